@@ -1,0 +1,129 @@
+"""Client-side sessions: from cookie values to a :class:`Session` and back.
+
+The functions here hold the rules that do not depend on the web framework:
+
+* of several cookies with the session's name (cookie tossing, R40) the first
+  one that verifies wins, so a garbage cookie sent first cannot log anybody out;
+* any cookie that does not verify, has expired or is unreadable gives an empty
+  session, never an error;
+* with an absolute lifetime, the creation time travels inside the signed
+  payload under :data:`CREATED_KEY` and a session older than that is dropped
+  (and its cookie deleted) however active it was;
+* a cookie verified by a fallback key is marked modified, so it is re-issued
+  under the current key in the same response;
+* a cookie over the browser limit is refused (:func:`check_size`).
+
+``serializer`` is anything with ``open(value, max_age, want_timestamp)`` and
+``dumps(obj)``, such as :class:`satchel.signing.CookieSerializer`.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from .config import BROWSER_COOKIE_LIMIT
+from .exc import CookieTooLarge
+from .session import Session
+from .tagged import _encoder, tag
+
+#: Where the creation time sits in the payload when an absolute lifetime is set.
+CREATED_KEY = "_created"
+#: Duplicate cookies beyond this many are not even looked at.
+MAX_DUPLICATES = 4
+
+
+def values_from_header(header: str | None, name: str) -> list[str]:
+    """Every value of cookie ``name`` in a ``Cookie`` header, in the order sent.
+
+    Hand-written because Werkzeug parses every cookie of the header into a
+    MultiDict, which costs about a tenth of a tiny request (``bench/run.py``).
+    satchel's values are base64url and dots, never quoted, so a quoted value
+    (or one cut short by a quoted ``;`` of another cookie) is simply not a
+    valid session and the next duplicate is tried.
+    """
+    if not header or name not in header:
+        return []
+    values = []
+    for part in header.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip(" \t") == name:
+            values.append(value.strip(" \t"))
+    return values
+
+
+class CookieOpener(t.Protocol):
+    """What :func:`open_session` needs from a serializer."""
+
+    def open(
+        self, value: str | bytes, max_age: int | None, want_timestamp: bool = False
+    ) -> tuple[t.Any, int | None, bool]: ...
+
+    def dumps(self, obj: t.Any) -> t.Any: ...
+
+
+def open_session(
+    serializer: CookieOpener,
+    values: t.Sequence[str],
+    *,
+    max_age: int | None,
+    absolute: int | None,
+    now: float,
+    session_class: type[Session] = Session,
+) -> Session:
+    """Return the session carried by the first valid cookie of ``values``.
+
+    :param max_age: seconds a cookie stays valid after it was last written.
+    :param absolute: seconds a session stays valid after it was created, or None.
+    :param now: the current time in seconds since the epoch.
+    """
+    for value in values[:MAX_DUPLICATES]:
+        try:
+            data, signed_at, by_current_key = serializer.open(
+                value, max_age, want_timestamp=absolute is not None
+            )
+        except Exception:  # any unreadable cookie means no session, never a 500
+            continue
+        if not isinstance(data, dict):
+            continue
+        created = None
+        if absolute is not None:
+            created = data.pop(CREATED_KEY, None)
+            if not isinstance(created, (int, float)) or isinstance(created, bool):
+                created = signed_at  # from before the setting: its last write is the best we know
+            if created is None or now - created > absolute or created > now:
+                dropped = session_class()
+                dropped.modified = True  # deletes the cookie on the way out
+                return dropped
+        session = session_class(data, created=created)
+        if not by_current_key:
+            session.modified = True  # re-issued under the current key
+        return session
+    return session_class()
+
+
+def seal(serializer: CookieOpener, session: Session, *, absolute: int | None, now: float) -> str:
+    """The cookie value for ``session``."""
+    if absolute is None:
+        value = serializer.dumps(session)
+    else:
+        if session.created is None:
+            session.created = int(now)
+        data = dict(dict.items(session))
+        data[CREATED_KEY] = int(session.created)
+        value = serializer.dumps(data)
+    return value.decode("ascii") if isinstance(value, bytes) else t.cast(str, value)
+
+
+def check_size(name: str, value: str, session: dict[str, t.Any]) -> None:
+    """Raise :class:`CookieTooLarge` if browsers would drop this cookie."""
+    size = len(name.encode()) + len(value)
+    if size <= BROWSER_COOKIE_LIMIT:
+        return
+    sizes = []
+    for key, item in dict.items(session):
+        try:
+            sizes.append((key, len(_encoder.encode(tag(item)))))
+        except (TypeError, ValueError):
+            sizes.append((key, -1))
+    sizes.sort(key=lambda pair: pair[1], reverse=True)
+    raise CookieTooLarge(size, BROWSER_COOKIE_LIMIT, sizes[:3])

@@ -1,0 +1,40 @@
+"""Exceptions raised by satchel.
+
+Every error satchel raises on purpose derives from :class:`SatchelError`, so an
+application can handle them in one place.
+"""
+
+from __future__ import annotations
+
+
+class SatchelError(Exception):
+    """Base class of every error satchel raises on purpose."""
+
+
+class ConfigError(SatchelError, ValueError):
+    """The session settings are inconsistent; the message says what to change."""
+
+
+class SerializationError(SatchelError, TypeError):
+    """A session value cannot be stored; the message names the key and the type."""
+
+
+class CookieTooLarge(SatchelError):
+    """The session cookie would exceed what browsers keep (4096 bytes for name + value).
+
+    Browsers drop such a cookie without a word, which logs the user out, so
+    satchel refuses to send it. ``size`` is the cookie's size and ``largest`` the
+    biggest keys with their serialized sizes, largest first.
+    """
+
+    def __init__(self, size: int, limit: int, largest: list[tuple[str, int]]) -> None:
+        self.size = size
+        self.limit = limit
+        self.largest = largest
+        keys = ", ".join(f"{k!r} ({n} bytes)" for k, n in largest) or "none"
+        super().__init__(
+            f"satchel: the session cookie would be {size} bytes, over the browser"
+            f" limit of {limit}; browsers would drop it silently. Largest keys:"
+            f" {keys}. Store less in the session, or use a server-side store"
+            " (SESSION_STORE)."
+        )

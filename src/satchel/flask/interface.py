@@ -1,0 +1,259 @@
+"""satchel's Flask session interface.
+
+:class:`SatchelSessionInterface` subclasses Flask's ``SecureCookieSessionInterface``
+and keeps its contract (see ``flask/sessions.py``): every setting is read from
+``app.config`` at request time through the same hook methods
+(``get_cookie_name``, ``get_cookie_domain``, ..., ``get_expiration_time``,
+``should_set_cookie``), ``get_signing_serializer(app)`` returns the
+itsdangerous serializer that writes and reads the cookie, and ``save_session``
+takes the same steps in the same order. With Flask's default settings the
+cookie bytes are Flask's, so an app switches either way without logging
+anybody out.
+
+What it adds is written down where it happens: nested mutations are saved,
+cookies under a fallback key are re-issued, an absolute lifetime, duplicate
+cookies, oversized cookies refused, and settings checked at start-up.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+import warnings
+from datetime import datetime, timedelta, timezone
+
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+
+from .. import cookie
+from ..config import (
+    DEFAULTS,
+    MAX_COOKIE_LIFETIME,
+    CookieSettings,
+    check_keys,
+    check_settings,
+    seconds,
+)
+from ..session import Session
+from ..signing import Clock, CookieSerializer, sha1
+from ..tagged import session_json
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+    from flask.wrappers import Request, Response
+
+# Flask type-checks sessions against its mixin; ours keeps the core Flask-free.
+SessionMixin.register(Session)
+
+
+class SatchelSessionInterface(SecureCookieSessionInterface):
+    """A drop-in replacement for Flask's session interface.
+
+    Use it through :class:`satchel.Satchel`, or directly::
+
+        app.session_interface = SatchelSessionInterface()
+
+    :param clock: returns the current time in seconds since the epoch; tests
+        pass their own to move time.
+    """
+
+    session_class = Session  # type: ignore[assignment]
+    serializer = session_json  # type: ignore[assignment]
+    digest_method = staticmethod(sha1)
+
+    def __init__(self, *, clock: Clock = time.time) -> None:
+        self.clock = clock
+        self._serializers: dict[tuple[t.Any, ...], CookieSerializer] = {}
+        self._checked: set[int] = set()
+        self._warned: set[int] = set()
+
+    # -- settings -------------------------------------------------------------
+
+    def check_config(self, app: Flask) -> None:
+        """Raise :class:`~satchel.ConfigError` if the session settings are unsafe
+        or would be misread; run by ``init_app`` and before the first request."""
+        check_keys(app.config.get("SECRET_KEY"), app.config.get("SECRET_KEY_FALLBACKS"))
+        check_settings(app.config)
+        self.cookie_settings(app).check()
+        self._checked.add(id(app))
+
+    def cookie_settings(self, app: Flask) -> CookieSettings:
+        """The cookie attributes, read through the hook methods."""
+        return CookieSettings(
+            name=self.get_cookie_name(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            httponly=self.get_cookie_httponly(app),
+            secure=self.get_cookie_secure(app),
+            samesite=self.get_cookie_samesite(app),
+            partitioned=self.get_cookie_partitioned(app),
+        )
+
+    def get_cookie_name(self, app: Flask) -> str:
+        """``SESSION_COOKIE_NAME``, or the pre-2.3 ``app.session_cookie_name``.
+
+        Flask ignores ``app.session_cookie_name = ...`` since 2.3 (the cookie
+        silently keeps its old name); satchel honours it and warns once.
+        """
+        legacy = app.__dict__.get("session_cookie_name")
+        if legacy is None:
+            return app.config["SESSION_COOKIE_NAME"]  # type: ignore[no-any-return]
+        if id(app) not in self._warned:
+            self._warned.add(id(app))
+            warnings.warn(
+                "app.session_cookie_name was removed in Flask 2.3; satchel still honours"
+                " it, but set app.config['SESSION_COOKIE_NAME'] instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        return str(legacy)
+
+    def absolute_lifetime(self, app: Flask) -> int | None:
+        """``SESSION_ABSOLUTE_LIFETIME`` in seconds, or None when off."""
+        return seconds(app.config.get("SESSION_ABSOLUTE_LIFETIME"), "SESSION_ABSOLUTE_LIFETIME")
+
+    def get_expiration_time(self, app: Flask, session: SessionMixin) -> datetime | None:
+        """Flask's rule (now + ``PERMANENT_SESSION_LIFETIME`` for permanent sessions),
+        never past the absolute lifetime nor the browsers' 400-day cap."""
+        if not session.permanent:
+            return None
+        now = self.clock()
+        until = now + min(app.permanent_session_lifetime.total_seconds(), MAX_COOKIE_LIFETIME)
+        absolute = self.absolute_lifetime(app)
+        created = getattr(session, "created", None)
+        if absolute is not None and created is not None:
+            until = min(until, created + absolute)
+        return datetime.fromtimestamp(now, timezone.utc) + timedelta(seconds=until - now)
+
+    # -- signing --------------------------------------------------------------
+
+    def get_signing_serializer(self, app: Flask) -> CookieSerializer | None:
+        """The serializer for the cookie, or None without a ``SECRET_KEY``.
+
+        Keys are ``[*SECRET_KEY_FALLBACKS, SECRET_KEY]``: it signs with
+        ``SECRET_KEY`` and verifies with every key, as Flask's does. Built once
+        per set of keys instead of once per request.
+        """
+        secret = app.secret_key
+        if not secret:
+            return None
+        fallbacks = app.config["SECRET_KEY_FALLBACKS"]
+        cache_key = (
+            secret,
+            tuple(fallbacks) if isinstance(fallbacks, (list, tuple)) else fallbacks,
+        )
+        try:
+            return self._serializers[cache_key]
+        except (KeyError, TypeError):
+            pass
+        check_keys(secret, fallbacks)
+        serializer = CookieSerializer(
+            [*(fallbacks or ()), secret],
+            salt=self.salt,
+            serializer=self.serializer,
+            signer_kwargs={
+                "key_derivation": self.key_derivation,
+                "digest_method": self.digest_method,
+            },
+            clock=self.clock,
+        )
+        if len(self._serializers) > 16:  # keys rotated many times: forget the old sets
+            self._serializers.clear()
+        self._serializers[cache_key] = serializer
+        return serializer
+
+    # -- the request cycle ----------------------------------------------------
+
+    def open_session(self, app: Flask, request: Request) -> Session | None:  # type: ignore[override]
+        """Load the session from the request's cookie (None without a secret key)."""
+        if id(app) not in self._checked:
+            self.check_config(app)
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        values = cookie.values_from_header(
+            request.environ.get("HTTP_COOKIE"), self.get_cookie_name(app)
+        )
+        if not values:
+            return self.session_class()
+        return cookie.open_session(
+            serializer,
+            values,
+            max_age=int(app.permanent_session_lifetime.total_seconds()),
+            absolute=self.absolute_lifetime(app),
+            now=self.clock(),
+            session_class=self.session_class,
+        )
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Set, refresh or delete the cookie, in Flask's order."""
+        name = self.get_cookie_name(app)
+        domain = self.get_cookie_domain(app)
+        path = self.get_cookie_path(app)
+        secure = self.get_cookie_secure(app)
+        partitioned = self.get_cookie_partitioned(app)
+        samesite = self.get_cookie_samesite(app)
+        httponly = self.get_cookie_httponly(app)
+
+        if isinstance(session, Session):
+            session.collect_changes()
+
+        if session.accessed:
+            _vary_cookie(response)
+
+        if not session:
+            if session.modified:
+                response.delete_cookie(
+                    name,
+                    domain=domain,
+                    path=path,
+                    secure=secure,
+                    partitioned=partitioned,
+                    samesite=samesite,
+                    httponly=httponly,
+                )
+                _vary_cookie(response)
+            return
+
+        if not self.should_set_cookie(app, session):
+            return
+
+        serializer = self.get_signing_serializer(app)
+        assert serializer is not None  # a null session is never saved
+        value = cookie.seal(
+            serializer,
+            t.cast(Session, session),
+            absolute=self.absolute_lifetime(app),
+            now=self.clock(),
+        )
+        expires = self.get_expiration_time(app, session)  # after seal: it knows `created`
+        if app.config.get("SESSION_COOKIE_OVERSIZE", "raise") == "raise":
+            cookie.check_size(name, value, t.cast(Session, session))
+        response.set_cookie(
+            name,
+            value,
+            expires=expires,
+            httponly=httponly,
+            domain=domain,
+            path=path,
+            secure=secure,
+            partitioned=partitioned,
+            samesite=samesite,
+        )
+        _vary_cookie(response)
+
+
+def _vary_cookie(response: Response) -> None:
+    # The header Flask's ``response.vary.add("Cookie")`` gives, without parsing
+    # and rewriting it each time (half of satchel's cost on a read, bench/run.py).
+    if response.headers.getlist("Vary"):
+        response.vary.add("Cookie")
+    else:
+        response.headers.add("Vary", "Cookie")
+
+
+def install(app: Flask, interface: SatchelSessionInterface) -> None:
+    """Set satchel's defaults on ``app``, check its settings and install ``interface``."""
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    interface.check_config(app)
+    app.session_interface = interface

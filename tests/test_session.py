@@ -1,0 +1,170 @@
+"""The session object: Flask's flags, change tracking, nested mutations."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from flask import Flask, session
+from flask.sessions import SecureCookieSession, SessionMixin
+
+from satchel import Session
+
+from .conftest import Clock, cookie_of, make_satchel_app
+
+OPERATIONS: list[tuple[str, t.Callable[[t.Any], t.Any]]] = [
+    ("set", lambda s: s.__setitem__("a", 1)),
+    ("set same value", lambda s: s.__setitem__("x", 1)),
+    ("del", lambda s: s.__delitem__("x")),
+    ("clear", lambda s: s.clear()),
+    ("clear empty", lambda s: (s.clear(), s.__setattr__("modified", False), s.clear())),
+    ("update", lambda s: s.update(b=2)),
+    ("update nothing", lambda s: s.update()),
+    ("setdefault missing", lambda s: s.setdefault("new", 1)),
+    ("setdefault present", lambda s: s.setdefault("x", 5)),
+    ("pop present", lambda s: s.pop("x")),
+    ("pop missing with default", lambda s: s.pop("nope", None)),
+    ("popitem", lambda s: s.popitem()),
+    ("get", lambda s: s.get("x")),
+    ("getitem", lambda s: s["x"]),
+    ("contains", lambda s: "x" in s),
+    ("len", lambda s: len(s)),
+    ("iterate", lambda s: list(s)),
+    ("permanent read", lambda s: s.permanent),
+    ("permanent set", lambda s: setattr(s, "permanent", True)),
+]
+
+
+@pytest.mark.parametrize("name,op", OPERATIONS, ids=[n for n, _ in OPERATIONS])
+def test_modified_follows_flask(name: str, op: t.Callable[[t.Any], t.Any]) -> None:
+    flask_session = SecureCookieSession({"x": 1})
+    ours = Session({"x": 1})
+    op(flask_session)
+    op(ours)
+    assert ours.modified == flask_session.modified
+    assert dict(ours) == dict(flask_session)
+
+
+def test_errors_follow_dict() -> None:
+    s = Session()
+    with pytest.raises(KeyError):
+        s.pop("missing")
+    with pytest.raises(KeyError):
+        del s["missing"]
+    with pytest.raises(KeyError):
+        s.popitem()
+    assert not s.modified
+
+
+def test_is_a_flask_session_mixin_and_a_dict() -> None:
+    s = Session({"a": 1})
+    assert isinstance(s, SessionMixin)
+    assert isinstance(s, dict)
+    assert not s.new and not s.permanent
+    s.permanent = True
+    assert s["_permanent"] is True and s.modified
+
+
+def test_changed_keys_are_tracked() -> None:
+    s = Session({"a": 1, "b": 2, "c": 3})
+    s["a"] = 10
+    del s["b"]
+    s.pop("missing", None)
+    assert s.changed_keys == {"a", "b"}
+    assert not s.cleared
+    s.clear()
+    s["d"] = 4
+    assert s.cleared and s.changed_keys == {"d"}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: s["cart"].append(3),
+        lambda s: s.get("cart").append(3),
+        lambda s: s.setdefault("cart", []).append(3),
+        lambda s: next(v for k, v in s.items() if k == "cart").append(3),
+        lambda s: s["prefs"].update(theme="dark"),
+        lambda s: next(iter(s.values())).append(3),
+        lambda s: dict(s)["cart"].append(3),
+        lambda s: {**s}["cart"].append(3),
+        lambda s: s.copy()["cart"].append(3),
+    ],
+)
+def test_nested_mutation_is_detected(mutate: t.Callable[[Session], None]) -> None:
+    s = Session({"cart": [1, 2], "prefs": {"theme": "light"}, "user": "stzz"})
+    mutate(s)
+    assert not s.modified  # nothing visible until save time
+    assert s.collect_changes() is True
+    assert s.changed_keys & {"cart", "prefs"}
+    assert "user" not in s.changed_keys
+
+
+def test_reading_without_mutation_is_not_a_change() -> None:
+    s = Session({"cart": [1, 2], "prefs": {"a": (1, 2)}, "user": "stzz"})
+    _ = s["cart"], s.get("prefs"), list(s.items()), dict(s)
+    assert s.collect_changes() is False
+    assert s.changed_keys == frozenset()
+
+
+def test_scalar_reads_take_no_snapshot() -> None:
+    s = Session({"user": "stzz", "n": 1})
+    _ = s["user"], s.get("n")
+    assert s._seen == {}
+
+
+def test_nested_mutation_saved_through_flask(clock: Clock) -> None:
+    app = make_satchel_app(clock=clock)
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["cart"] = ["a"]
+    response = client.get("/append/cart/b")
+    assert cookie_of(response) is not None
+    assert client.get("/get/cart").text == "['a', 'b']"
+
+
+def test_nested_mutation_is_lost_in_flask_itself() -> None:
+    """The behaviour satchel fixes, shown on Flask's own interface."""
+    app = Flask(__name__)
+    app.secret_key = "k" * 32
+
+    @app.route("/init")
+    def init() -> str:
+        session["cart"] = ["a"]
+        return "ok"
+
+    @app.route("/add")
+    def add() -> str:
+        session["cart"].append("b")
+        return "ok"
+
+    @app.route("/cart")
+    def cart() -> str:
+        return repr(session["cart"])
+
+    client = app.test_client()
+    client.get("/init")
+    client.get("/add")
+    assert client.get("/cart").text == "['a']"
+
+
+def test_null_session_without_secret_key() -> None:
+    app = Flask(__name__)
+    from satchel import Satchel
+
+    Satchel(app)
+
+    @app.route("/read")
+    def read() -> str:
+        return repr(session.get("x"))
+
+    @app.route("/write")
+    def write() -> str:
+        session["x"] = 1
+        return "ok"
+
+    client = app.test_client()
+    assert client.get("/read").text == "None"
+    app.testing = True
+    with pytest.raises(RuntimeError, match="secret key"):
+        client.get("/write")
