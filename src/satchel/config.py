@@ -10,6 +10,14 @@ Names and defaults are Flask 3.1's (``SESSION_COOKIE_*``, ``SECRET_KEY_FALLBACKS
     What to do when name + value would exceed :data:`BROWSER_COOKIE_LIMIT`:
     ``"raise"`` fails the request with :class:`~satchel.exc.CookieTooLarge`;
     ``"warn"`` sends it anyway and lets Werkzeug warn, as Flask does.
+``SESSION_STORE`` (None)
+    None keeps sessions in the signed cookie. A URL (``"sqlite:///sessions.db"``,
+    ``"redis://..."``, ``"memory://"``, any SQLAlchemy URL) or a store object
+    keeps them on the server, the cookie carrying only a signed id.
+``SESSION_REFRESH_MARGIN`` (None: a tenth of ``PERMANENT_SESSION_LIFETIME``)
+    Server-side sessions: a request that changes nothing extends the idle
+    expiry only once the remaining lifetime has dropped by this much, so reads
+    cost no write.
 
 Nothing here imports Flask: any adapter hands in its own settings mapping.
 """
@@ -31,6 +39,8 @@ MAX_COOKIE_LIFETIME = 400 * 24 * 3600
 DEFAULTS: dict[str, t.Any] = {
     "SESSION_ABSOLUTE_LIFETIME": None,
     "SESSION_COOKIE_OVERSIZE": "raise",
+    "SESSION_STORE": None,
+    "SESSION_REFRESH_MARGIN": None,
 }
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
@@ -125,6 +135,7 @@ def check_keys(secret_key: t.Any, fallbacks: t.Any) -> None:
 def check_settings(config: t.Mapping[str, t.Any]) -> None:
     """Check satchel's own settings in ``config``."""
     seconds(config.get("SESSION_ABSOLUTE_LIFETIME"), "SESSION_ABSOLUTE_LIFETIME")
+    seconds(config.get("SESSION_REFRESH_MARGIN"), "SESSION_REFRESH_MARGIN")
     oversize = config.get("SESSION_COOKIE_OVERSIZE", "raise")
     if oversize not in ("raise", "warn"):
         raise ConfigError(f"SESSION_COOKIE_OVERSIZE={oversize!r} is not 'raise' or 'warn'.")

@@ -106,7 +106,7 @@ def seal(serializer: CookieOpener, session: Session, *, absolute: int | None, no
     if absolute is None:
         value = serializer.dumps(session)
     else:
-        if session.created is None:
+        if session.created is None or session.regenerate_requested:
             session.created = int(now)
         data = dict(dict.items(session))
         data[CREATED_KEY] = int(session.created)

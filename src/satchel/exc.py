@@ -38,3 +38,14 @@ class CookieTooLarge(SatchelError):
             f" {keys}. Store less in the session, or use a server-side store"
             " (SESSION_STORE)."
         )
+
+
+class StoreUnavailable(SatchelError):
+    """The session store cannot be reached; answer 503 and try again later.
+
+    Nothing half-written is left behind, and the next request that finds the
+    store back works without a restart. The Flask glue answers it with a 503
+    unless the app registers its own handler for it.
+    """
+
+    status_code = 503

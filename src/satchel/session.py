@@ -45,7 +45,18 @@ class Session(dict[str, t.Any]):
         epoch, if known (used for the absolute lifetime).
     """
 
-    __slots__ = ("_cleared", "_dirty", "_seen", "accessed", "created", "modified", "new")
+    __slots__ = (
+        "_cleared",
+        "_destroyed",
+        "_dirty",
+        "_regenerate",
+        "_seen",
+        "accessed",
+        "bind_user",
+        "created",
+        "modified",
+        "new",
+    )
 
     def __init__(
         self,
@@ -63,9 +74,13 @@ class Session(dict[str, t.Any]):
         self.new = new
         #: Creation time in seconds since the epoch, if known.
         self.created = created
+        #: A user id to bind the session to when it is saved (see ``satchel.login``).
+        self.bind_user: str | None = None
         self._dirty: set[str] = set()
         self._cleared = False
         self._seen: dict[str, str | None] = {}
+        self._regenerate = False
+        self._destroyed = False
 
     # -- Flask's SessionMixin -------------------------------------------------
 
@@ -77,6 +92,33 @@ class Session(dict[str, t.Any]):
     @permanent.setter
     def permanent(self, value: bool) -> None:
         self["_permanent"] = bool(value)
+
+    # -- life cycle -------------------------------------------------------------
+
+    def regenerate(self) -> None:
+        """Give the session a new id when it is saved, keeping its data.
+
+        The old id stops working at once (R4): call it at login and at any
+        change of privilege. A signed-cookie session has no id; its cookie is
+        re-issued with a new creation time.
+        """
+        self._regenerate = True
+        self.modified = True
+
+    def destroy(self) -> None:
+        """End the session: clear it, delete its stored record and its cookie."""
+        self.clear()
+        self._destroyed = True
+
+    @property
+    def regenerate_requested(self) -> bool:
+        """Whether :meth:`regenerate` was called."""
+        return self._regenerate
+
+    @property
+    def destroyed(self) -> bool:
+        """Whether :meth:`destroy` was called."""
+        return self._destroyed
 
     # -- writes ---------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from itsdangerous import (
     BadSignature,
     Serializer,
     SignatureExpired,
+    Signer,
     TimestampSigner,
     URLSafeTimedSerializer,
 )
@@ -44,16 +45,12 @@ MAX_DECOMPRESSED = 1 << 20
 sha1 = hashlib.sha1
 
 
-class CookieSigner(TimestampSigner):
-    """itsdangerous's ``TimestampSigner`` with cached derived keys and a clock."""
+class KeyCachingSigner(Signer):
+    """itsdangerous's ``Signer``, deriving each key once instead of on every call."""
 
-    def __init__(self, *args: t.Any, clock: Clock = time.time, **kwargs: t.Any) -> None:
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.clock = clock
         self._derived: dict[bytes | str | None, bytes] = {}
-
-    def get_timestamp(self) -> int:
-        return int(self.clock())
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         try:
@@ -61,6 +58,17 @@ class CookieSigner(TimestampSigner):
         except KeyError:
             key = self._derived[secret_key] = super().derive_key(secret_key)
             return key
+
+
+class CookieSigner(KeyCachingSigner, TimestampSigner):
+    """itsdangerous's ``TimestampSigner`` with cached derived keys and a clock."""
+
+    def __init__(self, *args: t.Any, clock: Clock = time.time, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self.clock())
 
 
 class CookieSerializer(URLSafeTimedSerializer):

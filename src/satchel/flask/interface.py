@@ -17,12 +17,13 @@ cookies, oversized cookies refused, and settings checked at start-up.
 
 from __future__ import annotations
 
+import logging
 import time
 import typing as t
 import warnings
 from datetime import datetime, timedelta, timezone
 
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
 
 from .. import cookie
 from ..config import (
@@ -33,13 +34,19 @@ from ..config import (
     check_settings,
     seconds,
 )
+from ..exc import StoreUnavailable
+from ..ids import IdSigner
+from ..server import ServerSession, ServerSessions
 from ..session import Session
 from ..signing import Clock, CookieSerializer, sha1
+from ..stores import Store, store_from_url
 from ..tagged import session_json
 
 if t.TYPE_CHECKING:
     from flask import Flask
     from flask.wrappers import Request, Response
+
+logger = logging.getLogger("satchel")
 
 # Flask type-checks sessions against its mixin; ours keeps the core Flask-free.
 SessionMixin.register(Session)
@@ -63,6 +70,8 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
     def __init__(self, *, clock: Clock = time.time) -> None:
         self.clock = clock
         self._serializers: dict[tuple[t.Any, ...], CookieSerializer] = {}
+        self._servers: dict[tuple[t.Any, ...], ServerSessions] = {}
+        self._stores: dict[tuple[int, t.Any], Store] = {}
         self._checked: set[int] = set()
         self._warned: set[int] = set()
 
@@ -74,6 +83,8 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         check_keys(app.config.get("SECRET_KEY"), app.config.get("SECRET_KEY_FALLBACKS"))
         check_settings(app.config)
         self.cookie_settings(app).check()
+        if app.secret_key:
+            self.server_sessions(app)  # an unknown store URL fails here, not per request
         self._checked.add(id(app))
 
     def cookie_settings(self, app: Flask) -> CookieSettings:
@@ -163,8 +174,58 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
 
     # -- the request cycle ----------------------------------------------------
 
+    def server_sessions(self, app: Flask) -> ServerSessions | None:
+        """The server-side session manager when ``SESSION_STORE`` is set, else None.
+
+        Built once per store, key set and lifetimes, not per request.
+        """
+        spec = app.config.get("SESSION_STORE")
+        secret = app.secret_key
+        if spec is None or not secret:
+            return None
+        lifetime = int(app.permanent_session_lifetime.total_seconds())
+        margin = seconds(app.config.get("SESSION_REFRESH_MARGIN"), "SESSION_REFRESH_MARGIN")
+        fallbacks = app.config["SECRET_KEY_FALLBACKS"] or ()
+        cache_key = (
+            id(app),
+            spec if isinstance(spec, str) else id(spec),
+            secret,
+            tuple(fallbacks),
+            lifetime,
+            self.absolute_lifetime(app),
+            margin,
+        )
+        try:
+            return self._servers[cache_key]
+        except KeyError:
+            pass
+        store_key = (id(app), cache_key[1])
+        store = self._stores.get(store_key)
+        if store is None:
+            store = self._stores[store_key] = store_from_url(spec)
+        server = ServerSessions(
+            store,
+            IdSigner([*fallbacks, secret]),
+            lifetime=lifetime,
+            absolute=self.absolute_lifetime(app),
+            refresh_margin=lifetime // 10 if margin is None else margin,
+            clock=self.clock,
+            sender=app,
+        )
+        if len(self._servers) > 16:
+            self._servers.clear()
+        self._servers[cache_key] = server
+        return server
+
+    # -- the request cycle ----------------------------------------------------
+
     def open_session(self, app: Flask, request: Request) -> Session | None:  # type: ignore[override]
-        """Load the session from the request's cookie (None without a secret key)."""
+        """Load the session named by the request's cookie (None without a secret key).
+
+        If the session store cannot be reached, the session is a stand-in
+        that raises :class:`~satchel.StoreUnavailable` when used (a 503), so
+        requests that do not use the session still work.
+        """
         if id(app) not in self._checked:
             self.check_config(app)
         serializer = self.get_signing_serializer(app)
@@ -173,6 +234,13 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         values = cookie.values_from_header(
             request.environ.get("HTTP_COOKIE"), self.get_cookie_name(app)
         )
+        server = self.server_sessions(app)
+        if server is not None:
+            try:
+                return server.open(values)
+            except StoreUnavailable as e:
+                logger.warning("satchel: session store unavailable: %s", e)
+                return UnavailableSession()  # type: ignore[return-value]
         if not values:
             return self.session_class()
         return cookie.open_session(
@@ -184,15 +252,27 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             session_class=self.session_class,
         )
 
+    def _cookie_attributes(self, app: Flask) -> dict[str, t.Any]:
+        return {
+            "domain": self.get_cookie_domain(app),
+            "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app),
+            "partitioned": self.get_cookie_partitioned(app),
+            "samesite": self.get_cookie_samesite(app),
+            "httponly": self.get_cookie_httponly(app),
+        }
+
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        """Set, refresh or delete the cookie, in Flask's order."""
+        """Set, refresh or delete the cookie, in Flask's order.
+
+        The deletion cookie carries the same attributes as the one that set it
+        (R14), and at most one Set-Cookie for the session goes out (R23).
+        """
         name = self.get_cookie_name(app)
-        domain = self.get_cookie_domain(app)
-        path = self.get_cookie_path(app)
-        secure = self.get_cookie_secure(app)
-        partitioned = self.get_cookie_partitioned(app)
-        samesite = self.get_cookie_samesite(app)
-        httponly = self.get_cookie_httponly(app)
+        attributes = self._cookie_attributes(app)
+        if isinstance(session, ServerSession):
+            self._save_server(app, session, response, name, attributes)
+            return
 
         if isinstance(session, Session):
             session.collect_changes()
@@ -202,15 +282,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
 
         if not session:
             if session.modified:
-                response.delete_cookie(
-                    name,
-                    domain=domain,
-                    path=path,
-                    secure=secure,
-                    partitioned=partitioned,
-                    samesite=samesite,
-                    httponly=httponly,
-                )
+                response.delete_cookie(name, **attributes)
                 _vary_cookie(response)
             return
 
@@ -228,18 +300,62 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         expires = self.get_expiration_time(app, session)  # after seal: it knows `created`
         if app.config.get("SESSION_COOKIE_OVERSIZE", "raise") == "raise":
             cookie.check_size(name, value, t.cast(Session, session))
-        response.set_cookie(
-            name,
-            value,
-            expires=expires,
-            httponly=httponly,
-            domain=domain,
-            path=path,
-            secure=secure,
-            partitioned=partitioned,
-            samesite=samesite,
-        )
+        response.set_cookie(name, value, expires=expires, **attributes)
         _vary_cookie(response)
+
+    def _save_server(
+        self,
+        app: Flask,
+        session: ServerSession,
+        response: Response,
+        name: str,
+        attributes: dict[str, t.Any],
+    ) -> None:
+        server = self.server_sessions(app)
+        assert server is not None
+        try:
+            outcome = server.save(session)
+        except StoreUnavailable as e:
+            logger.warning("satchel: session store unavailable: %s", e)
+            _answer_unavailable(response)
+            return
+        if session.accessed:
+            _vary_cookie(response)
+        if outcome.delete_cookie:
+            response.delete_cookie(name, **attributes)
+            _vary_cookie(response)
+        elif outcome.set_cookie is not None:
+            expires = self.get_expiration_time(app, t.cast(SessionMixin, session))
+            response.set_cookie(name, outcome.set_cookie, expires=expires, **attributes)
+            _vary_cookie(response)
+
+
+class UnavailableSession(NullSession):
+    """Stands for a session whose store cannot be reached: using it raises
+    :class:`~satchel.StoreUnavailable`, which satchel answers with a 503."""
+
+    def _fail(self, *args: t.Any, **kwargs: t.Any) -> t.NoReturn:
+        raise StoreUnavailable("satchel: the session store cannot be reached")
+
+    __getitem__ = __setitem__ = __delitem__ = get = clear = pop = popitem = _fail
+    update = setdefault = keys = values = items = __iter__ = __len__ = __contains__ = _fail
+    del _fail
+
+
+def _answer_unavailable(response: Response) -> None:
+    # save_session cannot swap the response, so it turns this one into a 503:
+    # the request's changes were not saved and the client must not think so.
+    response.status_code = 503
+    response.set_data(UNAVAILABLE_TEXT)
+    response.mimetype = "text/plain"
+    response.headers["Retry-After"] = "1"
+
+
+UNAVAILABLE_TEXT = "Service Unavailable: the session store cannot be reached. Try again shortly."
+
+
+def _store_unavailable(error: StoreUnavailable) -> tuple[str, int, dict[str, str]]:
+    return UNAVAILABLE_TEXT, 503, {"Retry-After": "1", "Content-Type": "text/plain"}
 
 
 def _vary_cookie(response: Response) -> None:
@@ -257,3 +373,5 @@ def install(app: Flask, interface: SatchelSessionInterface) -> None:
         app.config.setdefault(key, value)
     interface.check_config(app)
     app.session_interface = interface
+    if StoreUnavailable not in app.error_handler_spec[None][None]:
+        app.register_error_handler(StoreUnavailable, _store_unavailable)

@@ -1,0 +1,207 @@
+"""The store protocol, checked against every backend (see ``satchel/stores/base.py``)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from satchel.stores import Change, Record, Store
+
+NOW = 1_800_000_000
+
+
+def record(
+    data: dict[str, str] | None = None, *, expires: int = NOW + 600, user: str | None = None
+) -> Record:
+    return Record(
+        data=data if data is not None else {"a": '"1"'},
+        created=NOW - 10,
+        expires=expires,
+        user=user,
+    )
+
+
+def key(n: int = 0) -> str:
+    return f"{n:064x}"
+
+
+def test_create_then_load(store: Store) -> None:
+    store.create(key(), record({"user": '"stzz"', "cart": "[1,2]", "u": '"王天祥"'}, user="42"))
+    loaded = store.load(key(), NOW)
+    assert loaded is not None
+    assert loaded.data == {"user": '"stzz"', "cart": "[1,2]", "u": '"王天祥"'}
+    assert (loaded.created, loaded.expires, loaded.user) == (NOW - 10, NOW + 600, "42")
+
+
+def test_load_missing_and_expired(store: Store) -> None:
+    assert store.load(key(1), NOW) is None
+    store.create(key(), record(expires=NOW + 5))
+    assert store.load(key(), NOW + 4) is not None
+    assert store.load(key(), NOW + 5) is None
+
+
+def test_loaded_record_is_a_copy(store: Store) -> None:
+    store.create(key(), record({"a": "1"}))
+    loaded = store.load(key(), NOW)
+    assert loaded is not None
+    loaded.data["b"] = "2"
+    again = store.load(key(), NOW)
+    assert again is not None and again.data == {"a": "1"}
+
+
+def test_update_merges_onto_what_is_stored(store: Store) -> None:
+    store.create(key(), record({"a": "1", "b": "2", "c": "3"}))
+    assert store.update(key(), Change(set={"a": "10"}, expires=NOW + 900), NOW)
+    assert store.update(key(), Change(set={"d": "4"}, delete=["b"], expires=NOW + 901), NOW)
+    loaded = store.load(key(), NOW)
+    assert loaded is not None
+    assert loaded.data == {"a": "10", "c": "3", "d": "4"}
+    assert loaded.expires == NOW + 901
+
+
+def test_update_replace_drops_other_keys(store: Store) -> None:
+    store.create(key(), record({"a": "1", "b": "2"}))
+    assert store.update(key(), Change(set={"c": "3"}, replace=True, expires=NOW + 600), NOW)
+    loaded = store.load(key(), NOW)
+    assert loaded is not None and loaded.data == {"c": "3"}
+
+
+def test_update_binds_user(store: Store) -> None:
+    store.create(key(), record())
+    assert store.update(key(), Change(user="u-7", expires=NOW + 600), NOW)
+    loaded = store.load(key(), NOW)
+    assert loaded is not None and loaded.user == "u-7"
+    assert store.update(key(), Change(set={"x": "1"}, expires=NOW + 600), NOW)
+    loaded = store.load(key(), NOW)
+    assert loaded is not None and loaded.user == "u-7"  # kept when not named
+
+
+@pytest.mark.parametrize("gone", ["missing", "deleted", "taken", "expired"])
+def test_nothing_brings_a_dead_record_back(store: Store, gone: str) -> None:
+    if gone != "missing":
+        store.create(key(), record(expires=NOW + 60))
+    if gone == "deleted":
+        store.delete(key())
+    elif gone == "taken":
+        assert store.take(key(), NOW) is not None
+    now = NOW + 60 if gone == "expired" else NOW
+    assert store.update(key(), Change(set={"x": "1"}, expires=now + 600), now) is False
+    assert store.touch(key(), now + 600, now) is False
+    assert store.take(key(), now) is None
+    assert store.rename(key(), key(2), Change(expires=now + 600), now) is False
+    assert store.load(key(), now) is None
+    assert store.load(key(2), now) is None
+
+
+def test_touch_extends_expiry_only(store: Store) -> None:
+    store.create(key(), record({"a": "1"}, expires=NOW + 10))
+    assert store.touch(key(), NOW + 1000, NOW)
+    loaded = store.load(key(), NOW + 500)
+    assert loaded is not None and loaded.data == {"a": "1"} and loaded.expires == NOW + 1000
+
+
+def test_take_removes(store: Store) -> None:
+    store.create(key(), record({"a": "1"}, user="u"))
+    taken = store.take(key(), NOW)
+    assert taken is not None and taken.data == {"a": "1"} and taken.user == "u"
+    assert store.take(key(), NOW) is None
+    assert store.load(key(), NOW) is None
+
+
+def test_rename_moves_and_kills_the_old_key(store: Store) -> None:
+    store.create(key(), record({"a": "1", "b": "2"}, user="u"))
+    change = Change(set={"c": "3"}, delete=["a"], expires=NOW + 700)
+    assert store.rename(key(), key(9), change, NOW)
+    assert store.load(key(), NOW) is None
+    moved = store.load(key(9), NOW)
+    assert moved is not None
+    assert moved.data == {"b": "2", "c": "3"}
+    assert (moved.created, moved.expires, moved.user) == (NOW - 10, NOW + 700, "u")
+
+
+def test_delete_is_idempotent(store: Store) -> None:
+    store.create(key(), record())
+    store.delete(key())
+    store.delete(key())
+    assert store.load(key(), NOW) is None
+
+
+def test_purge_removes_only_expired_in_batches(store: Store) -> None:
+    for n in range(25):
+        store.create(key(n), record(expires=NOW - 1 if n % 5 else NOW + 600))
+    counts = list(store.purge(NOW, batch=7))
+    live = [n for n in range(25) if store.load(key(n), NOW) is not None]
+    assert live == [0, 5, 10, 15, 20]
+    if counts:  # stores whose server expires data itself yield nothing
+        assert sum(counts) == 20 and max(counts) <= 7
+
+
+def test_concurrent_updates_of_different_keys_all_survive(store: Store) -> None:
+    store.create(key(), record({}))
+    workers = 8
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            for j in range(5):
+                change = Change(set={f"k{i}-{j}": str(j)}, expires=NOW + 600)
+                assert store.update(key(), change, NOW)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    loaded = store.load(key(), NOW)
+    assert loaded is not None
+    assert set(loaded.data) == {f"k{i}-{j}" for i in range(workers) for j in range(5)}
+
+
+def _race_update_with_delete(store: Store, k: str) -> None:
+    barrier = threading.Barrier(2)
+
+    def writer() -> None:
+        barrier.wait()
+        store.update(k, Change(set={"b": "2"}, expires=NOW + 600), NOW)
+
+    def logout() -> None:
+        barrier.wait()
+        store.delete(k)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=logout)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+
+
+def test_concurrent_update_and_delete_never_resurrects(store: Store) -> None:
+    for round_ in range(20):
+        k = key(100 + round_)
+        store.create(k, record({"a": "1"}))
+        _race_update_with_delete(store, k)
+        assert store.load(k, NOW) is None, f"round {round_}: the deleted session came back"
+
+
+def test_concurrent_purgers_share_the_work(store: Store) -> None:
+    for n in range(60):
+        store.create(key(n), record(expires=NOW - 1))
+    totals: list[int] = []
+
+    def purge() -> None:
+        totals.append(sum(store.purge(NOW, batch=5)))
+
+    threads = [threading.Thread(target=purge) for _ in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert all(store.load(key(n), NOW) is None for n in range(60))
+    if any(totals):
+        assert sum(totals) == 60
