@@ -18,6 +18,10 @@ Names and defaults are Flask 3.1's (``SESSION_COOKIE_*``, ``SECRET_KEY_FALLBACKS
     Server-side sessions: a request that changes nothing extends the idle
     expiry only once the remaining lifetime has dropped by this much, so reads
     cost no write.
+``SESSION_RECORD_DEVICE`` (False)
+    Server-side sessions: keep the client's IP address and user agent with
+    each session when it is created or bound to a user, for "your devices"
+    lists.
 
 Nothing here imports Flask: any adapter hands in its own settings mapping.
 """
@@ -41,6 +45,7 @@ DEFAULTS: dict[str, t.Any] = {
     "SESSION_COOKIE_OVERSIZE": "raise",
     "SESSION_STORE": None,
     "SESSION_REFRESH_MARGIN": None,
+    "SESSION_RECORD_DEVICE": False,
 }
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}

@@ -42,21 +42,49 @@ logger = logging.getLogger("satchel")
 
 #: Duplicate cookies beyond this many are not looked at.
 MAX_DUPLICATES = 4
+#: Where a session's device (IP address, user agent) is kept in its record,
+#: hidden from the session mapping.
+DEVICE_KEY = "_device"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of a user's sessions, as listed by :meth:`ServerSessions.sessions_of`.
+
+    It never carries the session id: ``handle`` names the session for
+    :meth:`ServerSessions.revoke` and is useless as a cookie.
+    """
+
+    handle: str
+    user: str | None
+    created: int
+    #: Last activity, to within the refresh margin (the expiry is extended lazily).
+    last_seen: int
+    expires: int
+    ip: str | None
+    user_agent: str | None
+    #: Whether this is the session of the request asking.
+    current: bool
 
 
 class ServerSession(Session):
     """A :class:`Session` that knows where it is stored."""
 
-    __slots__ = ("expires", "key", "reissue", "sid", "stale", "user")
+    __slots__ = ("device", "expires", "key", "manager", "reissue", "sid", "stale", "user")
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        #: The :class:`ServerSessions` that opened it, and saves it.
+        self.manager: ServerSessions | None = None
         self.sid: str | None = None
         self.key: str | None = None
         self.expires = 0
         self.reissue = False
         self.stale = False
         self.user: str | None = None
+        #: The requesting device ({"ip": ..., "ua": ...}), recorded when the
+        #: session is created or bound to a user, if the adapter fills it in.
+        self.device: dict[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -139,11 +167,13 @@ class ServerSessions:
                 signals.session_expired.send(self.sender, key=key, reason="absolute")
                 continue
             session = ServerSession(self._decode(key, record), created=record.created)
+            session.manager = self
             session.sid, session.key, session.expires = sid, key, record.expires
             session.reissue = not by_current_key
             session.user = record.user
             return session
         session = ServerSession(new=True)
+        session.manager = self
         session.stale = stale
         return session
 
@@ -151,6 +181,8 @@ class ServerSessions:
     def _decode(key: str, record: Record) -> dict[str, t.Any]:
         data = {}
         for name, text in record.data.items():
+            if name == DEVICE_KEY:
+                continue
             try:
                 data[name] = session_json.loads(text)
             except ValueError:
@@ -188,18 +220,17 @@ class ServerSessions:
                 signals.session_destroyed.send(self.sender, key=key)
             return self._create(session, texts, now)
 
-        change = self._change(session, now)
         if session.regenerate_requested:
             sid = new_id()
             new_key = hash_id(sid)
-            if not self.store.rename(key, new_key, change, now):
+            if not self.store.rename(key, new_key, self._change(session, now), now):
                 return self._conflict(session)
             session.sid, session.key = sid, new_key
             signals.session_regenerated.send(self.sender, old_key=key, key=new_key)
             return Outcome(set_cookie=self.signer.sign(sid))
 
-        if change.set or change.delete or change.user is not None:
-            if not self.store.update(key, change, now):
+        if session.changed_keys or session.bind_user is not None:
+            if not self.store.update(key, self._change(session, now), now):
                 return self._conflict(session)
             refreshed = True
         elif session.expires - now <= self.lifetime - self.refresh_margin:
@@ -220,6 +251,8 @@ class ServerSessions:
         sid = new_id()
         key = hash_id(sid)
         session.created = now
+        if session.device is not None:
+            texts[DEVICE_KEY] = _encoder.encode(session.device)
         self.store.create(
             key,
             Record(data=texts, created=now, expires=now + self.lifetime, user=session.bind_user),
@@ -230,9 +263,11 @@ class ServerSessions:
 
     def _change(self, session: ServerSession, now: int) -> Change:
         changed = session.changed_keys
-        present = [k for k in changed if k in session]
+        texts = self._encode(session, [k for k in changed if k in session])
+        if session.bind_user is not None and session.device is not None:
+            texts[DEVICE_KEY] = _encoder.encode(session.device)  # the device that logged in
         return Change(
-            set=self._encode(session, present),
+            set=texts,
             delete=[k for k in changed if k not in session],
             expires=now + self.lifetime,
             user=session.bind_user,
@@ -253,3 +288,58 @@ class ServerSessions:
             except (TypeError, ValueError) as e:
                 raise SerializationError(describe_unserializable(session, e)) from e
         return texts
+
+    # -- a user's sessions ----------------------------------------------------
+
+    def sessions_of(self, user: str, current_key: str | None = None) -> list[SessionInfo]:
+        """The live sessions bound to ``user``, oldest first."""
+        now = int(self.clock())
+        return sorted(
+            (
+                self._info(key, record, current_key)
+                for key, record in self.store.sessions_of(user, now)
+            ),
+            key=lambda info: (info.created, info.handle),
+        )
+
+    def _info(self, key: str, record: Record, current_key: str | None) -> SessionInfo:
+        device: dict[str, t.Any] = {}
+        if DEVICE_KEY in record.data:
+            try:
+                device = session_json.loads(record.data[DEVICE_KEY])
+            except ValueError:
+                device = {}
+        return SessionInfo(
+            handle=key,
+            user=record.user,
+            created=record.created,
+            last_seen=max(record.created, record.expires - self.lifetime),
+            expires=record.expires,
+            ip=device.get("ip"),
+            user_agent=device.get("ua"),
+            current=key == current_key,
+        )
+
+    def revoke(self, handle: str, user: str | None = None) -> bool:
+        """End the session ``handle`` names; with ``user``, only if it is theirs.
+
+        Effective on that device's very next request.
+        """
+        now = int(self.clock())
+        if user is not None and handle not in {k for k, _ in self.store.sessions_of(user, now)}:
+            return False
+        record = self.store.take(handle, now)
+        if record is None:
+            return False
+        signals.session_revoked.send(self.sender, key=handle, user=record.user)
+        return True
+
+    def revoke_user(self, user: str, keep: str | None = None) -> int:
+        """End every session of ``user`` except ``keep``; return how many ended."""
+        now = int(self.clock())
+        ended = 0
+        for key, _ in self.store.sessions_of(user, now):
+            if key != keep and self.store.take(key, now) is not None:
+                ended += 1
+                signals.session_revoked.send(self.sender, key=key, user=user)
+        return ended

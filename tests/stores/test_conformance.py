@@ -205,3 +205,31 @@ def test_concurrent_purgers_share_the_work(store: Store) -> None:
     assert all(store.load(key(n), NOW) is None for n in range(60))
     if any(totals):
         assert sum(totals) == 60
+
+
+def test_sessions_of_lists_a_users_live_sessions(store: Store) -> None:
+    store.create(key(1), record({"a": "1"}, user="alice"))
+    store.create(key(2), record({"b": "2"}, user="alice"))
+    store.create(key(3), record(user="bob"))
+    store.create(key(4), record(user="alice", expires=NOW - 1))  # expired
+    store.create(key(5), record())  # anonymous
+    store.create(key(6), record())
+    assert store.update(key(6), Change(user="alice", expires=NOW + 600), NOW)  # bound at login
+    store.create(key(7), record(user="alice"))
+    store.delete(key(7))  # logged out
+    assert store.rename(key(2), key(8), Change(expires=NOW + 600), NOW)  # regenerated
+    listed = dict(store.sessions_of("alice", NOW))
+    assert set(listed) == {key(1), key(6), key(8)}
+    assert listed[key(1)].data == {"a": "1"} and listed[key(8)].data == {"b": "2"}
+    assert [k for k, _ in store.sessions_of("bob", NOW)] == [key(3)]
+    assert store.sessions_of("nobody", NOW) == []
+
+
+def test_scan_yields_every_live_record(store: Store) -> None:
+    for n in range(30):
+        store.create(
+            key(n), record({"n": str(n)}, expires=NOW + 600 if n % 3 else NOW - 1, user=f"u{n % 2}")
+        )
+    seen = {k: r for k, r in store.scan(NOW, batch=4)}
+    assert set(seen) == {key(n) for n in range(30) if n % 3}
+    assert seen[key(1)].data == {"n": "1"} and seen[key(1)].user == "u1"

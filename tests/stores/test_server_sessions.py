@@ -58,6 +58,12 @@ class Counting(Store):
         self.calls["rename"] += 1
         return self.inner.rename(old, new, change, now)
 
+    def sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        return self.inner.sessions_of(user, now)
+
+    def scan(self, now: int, batch: int = 1000) -> t.Iterator[tuple[str, Record]]:
+        return self.inner.scan(now, batch)
+
     def writes(self) -> int:
         return sum(self.calls[m] for m in ("create", "update", "touch", "take", "delete", "rename"))
 

@@ -6,11 +6,21 @@ import typing as t
 
 from ..signing import Clock
 from .interface import SatchelSessionInterface, install
+from .users import SessionInfo, login, logout, revoke, revoke_user, sessions_of
 
 if t.TYPE_CHECKING:
     from flask import Flask
 
-__all__ = ["Satchel", "SatchelSessionInterface"]
+__all__ = [
+    "Satchel",
+    "SatchelSessionInterface",
+    "SessionInfo",
+    "login",
+    "logout",
+    "revoke",
+    "revoke_user",
+    "sessions_of",
+]
 
 
 class Satchel:
@@ -38,3 +48,29 @@ class Satchel:
         )
         install(app, interface)
         app.extensions["satchel"] = self
+        _follow_flask_login(app)
+
+
+def _follow_flask_login(app: Flask) -> None:
+    """Regenerate on Flask-Login's login and end the session on its logout."""
+    try:
+        from flask_login import user_logged_in, user_logged_out
+    except ImportError:
+        return
+    user_logged_in.connect(_on_login, app)
+    user_logged_out.connect(_on_logout, app)
+
+
+def _on_login(sender: t.Any, user: t.Any, **extra: t.Any) -> None:
+    login(user.get_id())
+
+
+def _on_logout(sender: t.Any, user: t.Any, **extra: t.Any) -> None:
+    from flask import session
+
+    # Flask-Login tells its after-request hook to clear the remember-me cookie
+    # through the session, which logout() empties: carry the order over.
+    remember = session.get("_remember")
+    logout()
+    if remember is not None:
+        session["_remember"] = remember

@@ -237,10 +237,14 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         server = self.server_sessions(app)
         if server is not None:
             try:
-                return server.open(values)
+                opened = server.open(values)
             except StoreUnavailable as e:
                 logger.warning("satchel: session store unavailable: %s", e)
                 return UnavailableSession()  # type: ignore[return-value]
+            if app.config.get("SESSION_RECORD_DEVICE"):
+                agent = request.headers.get("User-Agent", "")[:256]
+                opened.device = {"ip": request.remote_addr, "ua": agent}
+            return opened
         if not values:
             return self.session_class()
         return cookie.open_session(
@@ -268,12 +272,12 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         The deletion cookie carries the same attributes as the one that set it
         (R14), and at most one Set-Cookie for the session goes out (R23).
         """
-        name = self.get_cookie_name(app)
-        attributes = self._cookie_attributes(app)
         if isinstance(session, ServerSession):
-            self._save_server(app, session, response, name, attributes)
+            self._save_server(app, session, response)
             return
 
+        name = self.get_cookie_name(app)
+        attributes = self._cookie_attributes(app)
         if isinstance(session, Session):
             session.collect_changes()
 
@@ -303,18 +307,10 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         response.set_cookie(name, value, expires=expires, **attributes)
         _vary_cookie(response)
 
-    def _save_server(
-        self,
-        app: Flask,
-        session: ServerSession,
-        response: Response,
-        name: str,
-        attributes: dict[str, t.Any],
-    ) -> None:
-        server = self.server_sessions(app)
-        assert server is not None
+    def _save_server(self, app: Flask, session: ServerSession, response: Response) -> None:
+        assert session.manager is not None  # set by ServerSessions.open
         try:
-            outcome = server.save(session)
+            outcome = session.manager.save(session)
         except StoreUnavailable as e:
             logger.warning("satchel: session store unavailable: %s", e)
             _answer_unavailable(response)
@@ -322,11 +318,15 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         if session.accessed:
             _vary_cookie(response)
         if outcome.delete_cookie:
-            response.delete_cookie(name, **attributes)
+            response.delete_cookie(self.get_cookie_name(app), **self._cookie_attributes(app))
             _vary_cookie(response)
         elif outcome.set_cookie is not None:
-            expires = self.get_expiration_time(app, t.cast(SessionMixin, session))
-            response.set_cookie(name, outcome.set_cookie, expires=expires, **attributes)
+            response.set_cookie(
+                self.get_cookie_name(app),
+                outcome.set_cookie,
+                expires=self.get_expiration_time(app, t.cast(SessionMixin, session)),
+                **self._cookie_attributes(app),
+            )
             _vary_cookie(response)
 
 

@@ -112,6 +112,17 @@ class Store(abc.ABC):
         Stores whose server expires data by itself (Redis) yield nothing.
         """
 
+    @abc.abstractmethod
+    def sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        """The live records bound to ``user``, as ``(key, record)`` pairs.
+
+        Served by an index on the user, not a scan of every session.
+        """
+
+    @abc.abstractmethod
+    def scan(self, now: int, batch: int = 1000) -> t.Iterator[tuple[str, Record]]:
+        """Every live record, read ``batch`` at a time (for the operator's CLI)."""
+
     def rename(self, old: str, new: str, change: Change, now: int) -> bool:
         """Move the live record under ``old`` to ``new``, applying ``change``.
 

@@ -85,6 +85,24 @@ class MemoryStore(Store):
         with self._lock:
             self._records.pop(key, None)
 
+    def sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        # A linear scan: the memory store is bounded and meant for one process.
+        with self._lock:
+            return [
+                (key, replace(r, data=dict(r.data)))
+                for key, r in self._records.items()
+                if r.user == user and r.expires > now
+            ]
+
+    def scan(self, now: int, batch: int = 1000) -> t.Iterator[tuple[str, Record]]:
+        with self._lock:
+            live = [
+                (k, replace(r, data=dict(r.data)))
+                for k, r in self._records.items()
+                if r.expires > now
+            ]
+        yield from live
+
     def purge(self, now: int, batch: int = 1000) -> t.Iterator[int]:
         while True:
             with self._lock:
