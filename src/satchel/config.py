@@ -22,6 +22,10 @@ Names and defaults are Flask 3.1's (``SESSION_COOKIE_*``, ``SECRET_KEY_FALLBACKS
     Server-side sessions: keep the client's IP address and user agent with
     each session when it is created or bound to a user, for "your devices"
     lists.
+``SESSION_REVOCATION_STORE`` (None)
+    Signed-cookie sessions: a store URL (or object) where satchel keeps a
+    per-user "not before" time, so ``satchel.revoke_user`` can end a user's
+    cookies (R15). Costs one store read per request with a logged-in cookie.
 
 Nothing here imports Flask: any adapter hands in its own settings mapping.
 """
@@ -46,6 +50,7 @@ DEFAULTS: dict[str, t.Any] = {
     "SESSION_STORE": None,
     "SESSION_REFRESH_MARGIN": None,
     "SESSION_RECORD_DEVICE": False,
+    "SESSION_REVOCATION_STORE": None,
 }
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}

@@ -28,6 +28,8 @@ from .tagged import _encoder, tag
 
 #: Where the creation time sits in the payload when an absolute lifetime is set.
 CREATED_KEY = "_created"
+#: Where the user sits in the payload when cookie revocation is on.
+USER_KEY = "_user"
 #: Duplicate cookies beyond this many are not even looked at.
 MAX_DUPLICATES = 4
 
@@ -69,47 +71,84 @@ def open_session(
     absolute: int | None,
     now: float,
     session_class: type[Session] = Session,
+    not_before: t.Callable[[str], int | None] | None = None,
 ) -> Session:
     """Return the session carried by the first valid cookie of ``values``.
 
     :param max_age: seconds a cookie stays valid after it was last written.
     :param absolute: seconds a session stays valid after it was created, or None.
     :param now: the current time in seconds since the epoch.
+    :param not_before: with cookie revocation on, returns a user's not-before
+        time: cookies of that user created earlier are refused.
     """
+    track = absolute is not None or not_before is not None
     for value in values[:MAX_DUPLICATES]:
         try:
-            data, signed_at, by_current_key = serializer.open(
-                value, max_age, want_timestamp=absolute is not None
-            )
+            data, signed_at, by_current_key = serializer.open(value, max_age, want_timestamp=track)
         except Exception:  # any unreadable cookie means no session, never a 500
             continue
         if not isinstance(data, dict):
             continue
-        created = None
-        if absolute is not None:
+        created = user = None
+        if track:
             created = data.pop(CREATED_KEY, None)
             if not isinstance(created, (int, float)) or isinstance(created, bool):
                 created = signed_at  # from before the setting: its last write is the best we know
-            if created is None or now - created > absolute or created > now:
+            if not_before is not None:
+                user = data.pop(USER_KEY, None)
+                user = user if isinstance(user, str) else None
+            if _dead(created, user, now, absolute, not_before):
                 dropped = session_class()
                 dropped.modified = True  # deletes the cookie on the way out
                 return dropped
         session = session_class(data, created=created)
+        session.user = user
         if not by_current_key:
             session.modified = True  # re-issued under the current key
         return session
     return session_class()
 
 
-def seal(serializer: CookieOpener, session: Session, *, absolute: int | None, now: float) -> str:
-    """The cookie value for ``session``."""
-    if absolute is None:
+def _dead(
+    created: float | None,
+    user: str | None,
+    now: float,
+    absolute: int | None,
+    not_before: t.Callable[[str], int | None] | None,
+) -> bool:
+    if created is None or created > now:
+        return True
+    if absolute is not None and now - created > absolute:
+        return True
+    if user is not None and not_before is not None:
+        revoked_before = not_before(user)
+        return revoked_before is not None and created < revoked_before
+    return False
+
+
+def seal(
+    serializer: CookieOpener,
+    session: Session,
+    *,
+    absolute: int | None,
+    now: float,
+    track_user: bool = False,
+) -> str:
+    """The cookie value for ``session``.
+
+    With an absolute lifetime or ``track_user`` (cookie revocation on), the
+    creation time, and the user the session is bound to, go inside.
+    """
+    if absolute is None and not track_user:
         value = serializer.dumps(session)
     else:
         if session.created is None or session.regenerate_requested:
             session.created = int(now)
         data = dict(dict.items(session))
         data[CREATED_KEY] = int(session.created)
+        user = session.bind_user or session.user
+        if track_user and user is not None:
+            data[USER_KEY] = user
         value = serializer.dumps(data)
     return value.decode("ascii") if isinstance(value, bytes) else t.cast(str, value)
 

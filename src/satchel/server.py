@@ -70,7 +70,7 @@ class SessionInfo:
 class ServerSession(Session):
     """A :class:`Session` that knows where it is stored."""
 
-    __slots__ = ("device", "expires", "key", "manager", "reissue", "sid", "stale", "user")
+    __slots__ = ("device", "expires", "key", "manager", "reissue", "sid", "stale")
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,7 +81,6 @@ class ServerSession(Session):
         self.expires = 0
         self.reissue = False
         self.stale = False
-        self.user: str | None = None
         #: The requesting device ({"ip": ..., "ua": ...}), recorded when the
         #: session is created or bound to a user, if the adapter fills it in.
         self.device: dict[str, str | None] | None = None

@@ -56,6 +56,7 @@ class Session(dict[str, t.Any]):
         "created",
         "modified",
         "new",
+        "user",
     )
 
     def __init__(
@@ -74,6 +75,8 @@ class Session(dict[str, t.Any]):
         self.new = new
         #: Creation time in seconds since the epoch, if known.
         self.created = created
+        #: The user the session is bound to, as stored.
+        self.user: str | None = None
         #: A user id to bind the session to when it is saved (see ``satchel.login``).
         self.bind_user: str | None = None
         self._dirty: set[str] = set()

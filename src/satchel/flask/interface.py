@@ -36,6 +36,7 @@ from ..config import (
 )
 from ..exc import StoreUnavailable
 from ..ids import IdSigner
+from ..revocation import NotBefore
 from ..server import ServerSession, ServerSessions
 from ..session import Session
 from ..signing import Clock, CookieSerializer, sha1
@@ -85,6 +86,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         self.cookie_settings(app).check()
         if app.secret_key:
             self.server_sessions(app)  # an unknown store URL fails here, not per request
+        self.revocation(app)
         self._checked.add(id(app))
 
     def cookie_settings(self, app: Flask) -> CookieSettings:
@@ -172,6 +174,22 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         self._serializers[cache_key] = serializer
         return serializer
 
+    def _store(self, app: Flask, spec: t.Any) -> Store:
+        key = (id(app), spec if isinstance(spec, str) else id(spec))
+        store = self._stores.get(key)
+        if store is None:
+            store = self._stores[key] = store_from_url(spec)
+        return store
+
+    def revocation(self, app: Flask) -> NotBefore | None:
+        """Per-user not-before times for signed cookies, when
+        ``SESSION_REVOCATION_STORE`` is set (R15); else None."""
+        spec = app.config.get("SESSION_REVOCATION_STORE")
+        if spec is None:
+            return None
+        lifetime = int(app.permanent_session_lifetime.total_seconds())
+        return NotBefore(self._store(app, spec), max(lifetime, self.absolute_lifetime(app) or 0))
+
     # -- the request cycle ----------------------------------------------------
 
     def server_sessions(self, app: Flask) -> ServerSessions | None:
@@ -199,12 +217,8 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             return self._servers[cache_key]
         except KeyError:
             pass
-        store_key = (id(app), cache_key[1])
-        store = self._stores.get(store_key)
-        if store is None:
-            store = self._stores[store_key] = store_from_url(spec)
         server = ServerSessions(
-            store,
+            self._store(app, spec),
             IdSigner([*fallbacks, secret]),
             lifetime=lifetime,
             absolute=self.absolute_lifetime(app),
@@ -247,14 +261,22 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             return opened
         if not values:
             return self.session_class()
-        return cookie.open_session(
-            serializer,
-            values,
-            max_age=int(app.permanent_session_lifetime.total_seconds()),
-            absolute=self.absolute_lifetime(app),
-            now=self.clock(),
-            session_class=self.session_class,
-        )
+        now = self.clock()
+        revocation = self.revocation(app)
+        try:
+            return cookie.open_session(
+                serializer,
+                values,
+                max_age=int(app.permanent_session_lifetime.total_seconds()),
+                absolute=self.absolute_lifetime(app),
+                now=now,
+                session_class=self.session_class,
+                not_before=None if revocation is None else lambda u: revocation.get(u, int(now)),
+            )
+        except StoreUnavailable as e:
+            # Fail closed: a cookie that cannot be checked for revocation is not trusted.
+            logger.warning("satchel: revocation store unavailable: %s", e)
+            return UnavailableSession()  # type: ignore[return-value]
 
     def _cookie_attributes(self, app: Flask) -> dict[str, t.Any]:
         return {
@@ -300,6 +322,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             t.cast(Session, session),
             absolute=self.absolute_lifetime(app),
             now=self.clock(),
+            track_user=self.revocation(app) is not None,
         )
         expires = self.get_expiration_time(app, session)  # after seal: it knows `created`
         if app.config.get("SESSION_COOKIE_OVERSIZE", "raise") == "raise":

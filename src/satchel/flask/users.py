@@ -74,6 +74,29 @@ def revoke(handle: str, user_id: str | int | None = None) -> bool:
 
 
 def revoke_user(user_id: str | int, keep_current: bool = True) -> int:
-    """End the user's sessions, except the requester's when ``keep_current``."""
+    """End the user's sessions, except the requester's when ``keep_current``.
+
+    Returns how many ended. With signed cookies and ``SESSION_REVOCATION_STORE``
+    every cookie of the user created before now is refused from now on (the
+    current one is re-issued when kept); there is no count then, and 0 is
+    returned.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    interface = app.session_interface
+    if getattr(interface, "server_sessions", lambda app: None)(app) is None:
+        revocation = getattr(interface, "revocation", lambda app: None)(app)
+        if revocation is None:
+            raise ConfigError(
+                "Revoking a user's signed cookies needs SESSION_REVOCATION_STORE"
+                " (or keep sessions on the server with SESSION_STORE)."
+            )
+        now = int(interface.clock())
+        revocation.set(str(user_id), now, now)
+        current = t.cast(ServerSession, session._get_current_object())  # type: ignore[attr-defined]
+        if keep_current and current:
+            current.regenerate()  # re-issued with a creation time not before now
+        elif not keep_current:
+            current.clear()
+        return 0
     keep = _current_key() if keep_current else None
     return _manager().revoke_user(str(user_id), keep)

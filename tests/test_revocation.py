@@ -1,0 +1,126 @@
+"""Signed cookies revoked through a per-user not-before time (R15), and
+login/logout in cookie mode."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from flask import Flask, session
+
+import satchel
+from satchel import ConfigError, Satchel, StoreUnavailable
+from satchel.stores import MemoryStore, Store
+
+from .conftest import Clock, cookie_of
+
+
+def make_app(clock: Clock, store: Store | None) -> Flask:
+    app = Flask("revocation_app")
+    app.config.update(SECRET_KEY="revocation-secret-0123456789abcdef")
+    if store is not None:
+        app.config["SESSION_REVOCATION_STORE"] = store
+    Satchel(app, clock=clock)
+
+    @app.route("/login/<user>")
+    def login(user: str) -> str:
+        session["user"] = user
+        satchel.login(user)
+        return "ok"
+
+    @app.route("/whoami")
+    def whoami() -> str:
+        return str(session.get("user", "anonymous"))
+
+    @app.route("/revoke-others")
+    def revoke_others() -> str:
+        return str(satchel.revoke_user(session["user"], keep_current=True))
+
+    @app.route("/revoke-all")
+    def revoke_all() -> str:
+        return str(satchel.revoke_user(session["user"], keep_current=False))
+
+    @app.route("/logout")
+    def logout() -> str:
+        satchel.logout()
+        return "ok"
+
+    @app.route("/devices")
+    def devices() -> str:
+        return repr(satchel.sessions_of(session["user"]))
+
+    return app
+
+
+def test_revoke_user_ends_the_users_other_cookies(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+    laptop, phone, bob = app.test_client(), app.test_client(), app.test_client()
+    laptop.get("/login/alice")
+    phone.get("/login/alice")
+    bob.get("/login/bob")
+    stolen = phone.get_cookie("session")
+    assert stolen is not None
+    clock.advance(10)
+    laptop.get("/revoke-others")
+    assert laptop.get("/whoami").text == "alice"
+    assert phone.get("/whoami").text == "anonymous"
+    assert bob.get("/whoami").text == "bob"
+    replay = app.test_client(use_cookies=False)
+    assert replay.get("/whoami", headers={"Cookie": f"session={stolen.value}"}).text == "anonymous"
+    clock.advance(10)
+    phone.get("/login/alice")  # logging in again works
+    assert phone.get("/whoami").text == "alice"
+
+
+def test_revoke_all_includes_the_current_cookie(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+    client = app.test_client()
+    client.get("/login/alice")
+    clock.advance(5)
+    client.get("/revoke-all")
+    assert client.get("/whoami").text == "anonymous"
+
+
+def test_without_opting_in_cookie_revocation_is_refused_clearly(clock: Clock) -> None:
+    app = make_app(clock, None)
+    app.testing = True
+    client = app.test_client()
+    client.get("/login/alice")
+    with pytest.raises(ConfigError, match="SESSION_REVOCATION_STORE"):
+        client.get("/revoke-others")
+    with pytest.raises(ConfigError, match="SESSION_STORE"):
+        client.get("/devices")
+
+
+def test_without_opting_in_the_cookie_is_flasks(clock: Clock) -> None:
+    app = make_app(clock, None)
+    value = cookie_of(app.test_client().get("/login/alice"))
+    s = app.session_interface.get_signing_serializer(app)
+    assert s.loads(value) == {"user": "alice"}  # no hidden keys
+
+
+def test_login_reissues_and_logout_deletes_in_cookie_mode(clock: Clock) -> None:
+    app = make_app(clock, None)
+    client = app.test_client()
+    first = cookie_of(client.get("/login/alice"))
+    clock.advance(1)
+    second = cookie_of(client.get("/login/alice"))
+    assert first and second and first != second
+    assert cookie_of(client.get("/logout")) == ""
+    assert client.get("/whoami").text == "anonymous"
+
+
+class Down(MemoryStore):
+    """A store that is unreachable (unit-test stand-in; real outages are tested on Redis)."""
+
+    def load(self, key: str, now: int) -> t.Any:
+        raise StoreUnavailable("down")
+
+
+def test_revocation_store_down_fails_closed(clock: Clock) -> None:
+    store = Down()
+    app = make_app(clock, store)
+    value = cookie_of(make_app(clock, MemoryStore()).test_client().get("/login/alice"))
+    client = app.test_client(use_cookies=False)
+    response = client.get("/whoami", headers={"Cookie": f"session={value}"})
+    assert response.status_code == 503
