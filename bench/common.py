@@ -41,6 +41,29 @@ def make_app(setup: t.Callable[[Flask], None] | None, *, uses_session: bool = Tr
 
     if uses_session:
 
+        @app.route("/slow/<key>")
+        def slow(key: str) -> str:
+            # Loaded at the start of the request, saved at its end: the window
+            # in which the race drills run another request.
+            _ = session.get("user")
+            time.sleep(float(app.config.get("BENCH_SLOW", 0.4)))
+            session[key] = "set"
+            return "ok"
+
+        @app.route("/logout")
+        def logout() -> str:
+            session.clear()  # Flask's idiom; satchel ends the stored session too
+            return "ok"
+
+        @app.route("/dump")
+        def dump() -> str:
+            return ",".join(sorted(session.keys()))
+
+        @app.route("/incr")
+        def incr() -> str:
+            session["count"] = session.get("count", 0) + 1
+            return str(session["count"])
+
         @app.route("/read")
         def read() -> str:
             return str(session.get("user", ""))

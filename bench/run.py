@@ -13,137 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import typing as t
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import Driver, interleave, login_cookie, machine, make_app, median
-from flask import Flask
-
-import satchel
-
-
-class Skip(Exception):
-    """A set-up whose server or package is not available here."""
-
-
-TMP = Path(tempfile.mkdtemp(prefix="satchel-bench-"))
-REDIS_URL = os.environ.get("SATCHEL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_URL = os.environ.get(
-    "SATCHEL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-CLEANUPS: list[t.Callable[[], None]] = []
-
-
-def flask_builtin(app: Flask) -> None:
-    pass  # Flask's own SecureCookieSessionInterface
-
-
-def satchel_signed(app: Flask) -> None:
-    satchel.Satchel(app)
-
-
-def satchel_store(spec: t.Callable[[], t.Any]) -> t.Callable[[Flask], None]:
-    def setup(app: Flask) -> None:
-        try:
-            app.config["SESSION_STORE"] = spec()
-        except ImportError as e:
-            raise Skip(str(e)) from e
-        satchel.Satchel(app)
-
-    return setup
-
-
-def _redis_client() -> t.Any:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as e:
-        raise Skip(f"Redis: {e}") from e
-    return client
-
-
-def _satchel_redis() -> t.Any:
-    from satchel.stores.redis import RedisStore
-
-    client = _redis_client()
-    prefix = f"satchel-bench:{os.getpid()}:"
-    CLEANUPS.append(lambda: [client.delete(k) for k in client.scan_iter(match=prefix + "*")])
-    return RedisStore(client, prefix=prefix)
-
-
-def _satchel_postgres() -> t.Any:
-    import sqlalchemy
-    from satchel.stores.sql import SQLStore
-
-    engine = sqlalchemy.create_engine(POSTGRES_URL)
-    try:
-        engine.connect().close()
-    except sqlalchemy.exc.OperationalError as e:
-        raise Skip(f"PostgreSQL: {e}") from e
-    store = SQLStore(engine, table=f"satchel_bench_{os.getpid()}")
-    CLEANUPS.append(store.drop_table)
-    return store
-
-
-def _satchel_sqlite() -> t.Any:
-    from satchel.stores.sqlite import SQLiteStore
-
-    return SQLiteStore(str(TMP / "satchel.db"))
-
-
-def flask_session(kind: str) -> t.Callable[[Flask], None]:
-    """Flask-Session 0.8 with its defaults, on ``kind``'s backend."""
-
-    def setup(app: Flask) -> None:
-        try:
-            from flask_session import Session
-        except ImportError as e:
-            raise Skip("Flask-Session is not installed (pip install -e '.[bench]')") from e
-        if kind == "redis":
-            app.config.update(SESSION_TYPE="redis", SESSION_REDIS=_redis_client())
-            prefix = f"fs-bench:{os.getpid()}:"
-            app.config["SESSION_KEY_PREFIX"] = prefix
-        elif kind == "cachelib":
-            from cachelib.file import FileSystemCache
-
-            app.config.update(
-                SESSION_TYPE="cachelib",
-                SESSION_CACHELIB=FileSystemCache(str(TMP / "cachelib"), threshold=100_000),
-            )
-        elif kind == "sqlalchemy":
-            app.config.update(
-                SESSION_TYPE="sqlalchemy",
-                SQLALCHEMY_DATABASE_URI=f"sqlite:///{TMP / 'flask_session.db'}",
-            )
-        Session(app)
-        if kind == "sqlalchemy":
-            with app.app_context():
-                app.extensions["sqlalchemy"].create_all()
-
-    return setup
-
-
-#: name -> how to set up the app (None: no session at all)
-SETUPS: dict[str, t.Callable[[Flask], None] | None] = {
-    "none": None,
-    "flask": flask_builtin,
-    "satchel-signed": satchel_signed,
-    "satchel-memory": satchel_store(lambda: "memory://"),
-    "satchel-sqlite": satchel_store(_satchel_sqlite),
-    "satchel-postgres": satchel_store(_satchel_postgres),
-    "satchel-redis": satchel_store(_satchel_redis),
-    "flask-session-redis": flask_session("redis"),
-    "flask-session-cachelib": flask_session("cachelib"),
-    "flask-session-sqlalchemy": flask_session("sqlalchemy"),
-}
+from setups import SETUPS, Skip, cleanup
 
 
 def main(argv: list[str] | None = None) -> dict[str, t.Any]:
@@ -190,9 +67,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
-    for cleanup in CLEANUPS:
-        cleanup()
-    shutil.rmtree(TMP, ignore_errors=True)
+    cleanup()
     return result
 
 
