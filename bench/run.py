@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import typing as t
 from pathlib import Path
@@ -33,11 +34,17 @@ def satchel_signed(app: Flask) -> None:
     satchel.Satchel(app)
 
 
+def satchel_encrypted(app: Flask) -> None:
+    app.config["SESSION_COOKIE_ENCRYPTED"] = True
+    satchel.Satchel(app)
+
+
 #: name -> how to set up the app (None: no session at all)
 SETUPS: dict[str, t.Callable[[Flask], None] | None] = {
     "none": None,
     "flask": flask_builtin,
     "satchel-signed": satchel_signed,
+    "satchel-encrypted": satchel_encrypted,
 }
 
 
@@ -48,6 +55,8 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     parser.add_argument("--only", nargs="*", help="set-ups to run (none is always run)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
+    # The bench app keeps Flask's defaults on purpose: skip satchel's start-up advice.
+    logging.getLogger("satchel.checks").setLevel(logging.ERROR)
 
     names = [n for n in SETUPS if not args.only or n == "none" or n in args.only]
     drivers: dict[str, Driver] = {}

@@ -1,36 +1,64 @@
 """satchel: sessions for Flask that never lose or leak a user's session.
 
-The core (session object, codec, signing, settings) imports no web framework;
-the Flask glue lives in :mod:`satchel.flask` and is re-exported here.
+The core (session object, codec, signing, encryption, settings, checks)
+imports no web framework; the Flask glue lives in :mod:`satchel.flask` and is
+re-exported here. The encryption names need the ``cryptography`` package
+(``pip install satchel[crypto]``) and are imported on first use.
 """
 
 from __future__ import annotations
 
+import typing as t
+
+from .checks import Finding, run_checks
 from .config import CookieSettings
-from .exc import ConfigError, CookieTooLarge, SatchelError, SerializationError
+from .exc import BadToken, ConfigError, CookieTooLarge, SatchelError, SerializationError
+from .presets import HARDENED
 from .session import Session
 from .signing import CookieSerializer
 from .tagged import TaggedJSON, session_json
 
+if t.TYPE_CHECKING:
+    from .crypto import SealedCookieSerializer, Sealer, derive_key
+    from .flask import Satchel, SatchelSessionInterface
+
 __all__ = [
+    "HARDENED",
+    "BadToken",
     "ConfigError",
     "CookieSerializer",
     "CookieSettings",
     "CookieTooLarge",
+    "Finding",
     "Satchel",
     "SatchelError",
     "SatchelSessionInterface",
+    "SealedCookieSerializer",
+    "Sealer",
     "SerializationError",
     "Session",
     "TaggedJSON",
+    "derive_key",
+    "run_checks",
     "session_json",
 ]
 
+_LAZY = {
+    # The Flask glue, so that the core works without Flask.
+    "Satchel": "flask",
+    "SatchelSessionInterface": "flask",
+    # Encryption, so that the core works without cryptography.
+    "SealedCookieSerializer": "crypto",
+    "Sealer": "crypto",
+    "derive_key": "crypto",
+}
+
 
 def __getattr__(name: str) -> object:
-    # The Flask glue is imported on first use so that the core works without Flask.
-    if name in ("Satchel", "SatchelSessionInterface"):
-        from . import flask as _flask
+    # Imported on first use; see _LAZY.
+    module = _LAZY.get(name)
+    if module is not None:
+        from importlib import import_module
 
-        return getattr(_flask, name)
+        return getattr(import_module(f".{module}", __name__), name)
     raise AttributeError(f"module 'satchel' has no attribute {name!r}")

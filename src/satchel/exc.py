@@ -38,3 +38,13 @@ class CookieTooLarge(SatchelError):
             f" {keys}. Store less in the session, or use a server-side store"
             " (SESSION_STORE)."
         )
+
+
+class BadToken(SatchelError, ValueError):
+    """A sealed (encrypted) value did not open.
+
+    It is malformed, of an unknown format version, under a key that is not
+    configured, tampered with, bound to other associated data (another cookie
+    name, another session), expired or issued in the future. The message says
+    which, for logs; a session that does not open is simply empty.
+    """
