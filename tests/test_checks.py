@@ -47,6 +47,7 @@ FINDINGS = [
     ("secret-weak", {"SECRET_KEY": "abababab" * 8}, "SECRET_KEY"),
     ("secret-short", {"SECRET_KEY": secrets.token_hex(8)}, "SECRET_KEY"),
     ("fallback-weak", {"SECRET_KEY_FALLBACKS": ["dev"]}, "SECRET_KEY_FALLBACKS"),
+    ("fallback-weak", {"SECRET_KEY_FALLBACKS": [""]}, "SECRET_KEY_FALLBACKS"),
     ("fallback-weak", {"SECRET_KEY_FALLBACKS": [STRONG[::-1], "short"]}, "SECRET_KEY_FALLBACKS"),
     ("fallback-is-current", {"SECRET_KEY_FALLBACKS": [STRONG]}, "SECRET_KEY_FALLBACKS"),
     ("fallback-is-current", {"SECRET_KEY_FALLBACKS": [STRONG.encode()]}, "SECRET_KEY_FALLBACKS"),

@@ -155,8 +155,8 @@ def test_sealer_rotation() -> None:
     assert rotated.seal(b"data")[1:HEADER_SIZE] == key_id(derive_key(SECRET, STORE))
     with pytest.raises(BadToken, match="not configured"):
         Sealer(SECRET, purpose=STORE).open(old_token, b"h")  # the old key was removed
-    # A fallback that is the current key changes nothing.
-    same = Sealer(SECRET, [SECRET], purpose=STORE)
+    # A fallback that is the current key, or an empty one, changes nothing.
+    same = Sealer(SECRET, [SECRET, ""], purpose=STORE)
     assert same.unseal(same.seal(b"data")) == (b"data", True)
 
 
@@ -245,6 +245,10 @@ def test_serializer_is_sealed_and_cached(clock: Clock) -> None:
     assert s.loads(s.dumps({"user": "stzz"})) == {"user": "stzz"}
     app.config["SECRET_KEY_FALLBACKS"] = [OLD]
     assert iface.get_signing_serializer(app) is not s
+    app.config["PERMANENT_SESSION_LIFETIME"] = 600
+    assert iface.get_signing_serializer(app).lifetime == 600  # type: ignore[union-attr]
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=20)
+    assert iface.get_signing_serializer(app).lifetime == 1200  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("key", sorted(EVERY_TAGGED_TYPE))

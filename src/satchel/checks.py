@@ -132,6 +132,8 @@ def key_weakness(key: t.Any) -> tuple[str, str] | None:
     raw = _as_bytes(key)
     if raw is None:
         return "weak", f"is a {type(key).__name__}, not str or bytes"
+    if not raw:
+        return "weak", "is empty"
     text = raw.decode("utf-8", "replace")
     normalized = "".join(c for c in text.lower() if c.isalnum())
     if raw in DOCUMENTED_SECRETS:

@@ -17,8 +17,10 @@ The version and key id are authenticated together with the caller's associated
 data. The key id is the first 4 bytes of a SHA-256 of the derived key: it lets
 the reader pick the key without trying each, and says nothing about the secret.
 A token names nothing else; in particular it cannot choose an algorithm (R32).
-The nonce is 12 fresh random bytes per token (96-bit random nonces under one
-key are safe for far more than 2**32 tokens). The AEAD tag is checked, by
+The nonce is 12 fresh random bytes per token. NIST SP 800-38D allows 2**32
+tokens per key with random 96-bit nonces (a repeat then stays below one chance
+in 2**32); a site that re-issues cookies on every request should rotate
+``SECRET_KEY`` before it writes that many. The AEAD tag is checked, by
 OpenSSL in constant time, before anything of the plaintext is looked at (R29,
 R31).
 
@@ -116,11 +118,14 @@ def derive_keys(secret: Secret, fallbacks: t.Iterable[Secret], purpose: str) -> 
     """The keys for ``purpose``: the current one first, then the fallbacks', newest first.
 
     ``fallbacks`` is ``SECRET_KEY_FALLBACKS`` (oldest first, as Flask reads
-    it). A fallback equal to the current secret is left out.
+    it). A fallback equal to the current secret, or empty, is left out (the
+    configuration check reports both).
     """
     current = derive_key(secret, purpose)
     keys = [current]
     for old in reversed(list(fallbacks)):
+        if not old:
+            continue
         key = derive_key(old, purpose)
         if key not in keys:
             keys.append(key)

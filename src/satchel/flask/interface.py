@@ -188,12 +188,11 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         self, app: Flask, secret: t.Any, fallbacks: t.Any
     ) -> SealedCookieSerializer:
         name = self.get_cookie_name(app)
-        lifetime = int(app.permanent_session_lifetime.total_seconds())
         cache_key = (
             secret,
             tuple(fallbacks) if isinstance(fallbacks, (list, tuple)) else fallbacks,
             name,
-            lifetime,
+            app.config["PERMANENT_SESSION_LIFETIME"],  # as set: converting it costs more
         )
         try:
             return self._sealed[cache_key]
@@ -206,7 +205,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             secret,
             fallbacks or (),
             name=name,
-            lifetime=lifetime,
+            lifetime=int(app.permanent_session_lifetime.total_seconds()),
             legacy=self._signed_serializer(secret, fallbacks),
             clock=self.clock,
             serializer=self.serializer,
