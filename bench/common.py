@@ -59,6 +59,10 @@ def make_app(setup: t.Callable[[Flask], None] | None, *, uses_session: bool = Tr
         def dump() -> str:
             return ",".join(sorted(session.keys()))
 
+        @app.route("/count")
+        def count() -> str:
+            return str(session.get("count", 0))
+
         @app.route("/incr")
         def incr() -> str:
             session["count"] = session.get("count", 0) + 1

@@ -40,7 +40,6 @@ class SoakResult:
     ok: list[int] = field(default_factory=list)
     counters: list[int] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
-    lost: list[int] = field(default_factory=list)
 
     @property
     def server_errors(self) -> int:
@@ -91,11 +90,8 @@ def soak(
     if fault:
         fault.join()
     for i, cookie in enumerate(cookies):
-        status, _, body = get(port, "/read", cookie)
-        count_status, _, count = get(port, "/dump", cookie)
-        _ = status, count_status, count
-        _, _, value = get(port, "/incr", cookie)  # one more, read back the total
-        result.counters[i] = int(value) - 1 if value.isdigit() else -1
+        _, _, value = get(port, "/count", cookie)
+        result.counters[i] = int(value) if value.isdigit() else -1
     return result
 
 
@@ -116,8 +112,21 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir,
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -147,7 +156,9 @@ def socketpair(port: int) -> t.Iterator[None]:
         yield
 
 
-def outage(stop: t.Callable[[], None], start: t.Callable[[], None], after: float, down: float) -> t.Callable[[], None]:
+def outage(
+    stop: t.Callable[[], None], start: t.Callable[[], None], after: float, down: float
+) -> t.Callable[[], None]:
     """A fault: after ``after`` seconds stop the server, ``down`` seconds later start it."""
 
     def run() -> None:
@@ -162,9 +173,14 @@ def outage(stop: t.Callable[[], None], start: t.Callable[[], None], after: float
 def postgres_restart() -> None:
     """Restart the machine's PostgreSQL cluster (stop, pause, start)."""
     version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "stop", "-m", "fast"], check=True)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "stop", "-m", "fast"],
+        check=True,
+    )
     time.sleep(1.0)
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True
+    )
 
 
 def report(name: str, result: SoakResult) -> bool:

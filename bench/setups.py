@@ -9,6 +9,7 @@ chooses. :func:`cleanup`, called by that process, removes what the run stored.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -30,6 +31,9 @@ POSTGRES_URL = os.environ.get(
 MYSQL_URL = os.environ.get("SATCHEL_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 CLEANUPS: list[t.Callable[[], None]] = []
 
+# The bench app keeps Flask's defaults on purpose: skip satchel's start-up advice.
+logging.getLogger("satchel.checks").setLevel(logging.ERROR)
+
 
 class Skip(Exception):
     """A set-up whose server or package is not available here."""
@@ -40,6 +44,11 @@ def flask_builtin(app: Flask) -> None:
 
 
 def satchel_signed(app: Flask) -> None:
+    satchel.Satchel(app)
+
+
+def satchel_encrypted(app: Flask) -> None:
+    app.config["SESSION_COOKIE_ENCRYPTED"] = True
     satchel.Satchel(app)
 
 
@@ -135,6 +144,7 @@ SETUPS: dict[str, t.Callable[[Flask], None] | None] = {
     "none": None,
     "flask": flask_builtin,
     "satchel-signed": satchel_signed,
+    "satchel-encrypted": satchel_encrypted,
     "satchel-memory": satchel_store(lambda: "memory://"),
     "satchel-sqlite": satchel_store(_satchel_sqlite),
     "satchel-postgres": satchel_store(_satchel_sql(POSTGRES_URL)),

@@ -6,6 +6,11 @@ Names and defaults are Flask 3.1's (``SESSION_COOKIE_*``, ``SECRET_KEY_FALLBACKS
 ``SESSION_ABSOLUTE_LIFETIME`` (None)
     A session older than this since its creation is dropped however active it
     is. A ``timedelta`` or seconds; None turns it off.
+``SESSION_COOKIE_ENCRYPTED`` (False)
+    Seal the cookie with AES-256-GCM (:mod:`satchel.crypto`) instead of only
+    signing it, so that its holder cannot read it. Needs the ``cryptography``
+    package (``pip install satchel[crypto]``). Signed cookies from before are
+    accepted and re-issued sealed.
 ``SESSION_COOKIE_OVERSIZE`` ("raise")
     What to do when name + value would exceed :data:`BROWSER_COOKIE_LIMIT`:
     ``"raise"`` fails the request with :class:`~satchel.exc.CookieTooLarge`;
@@ -35,6 +40,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib.util import find_spec
 
 from .exc import ConfigError
 
@@ -46,6 +52,7 @@ MAX_COOKIE_LIFETIME = 400 * 24 * 3600
 #: satchel's own settings and their defaults.
 DEFAULTS: dict[str, t.Any] = {
     "SESSION_ABSOLUTE_LIFETIME": None,
+    "SESSION_COOKIE_ENCRYPTED": False,
     "SESSION_COOKIE_OVERSIZE": "raise",
     "SESSION_STORE": None,
     "SESSION_REFRESH_MARGIN": None,
@@ -149,3 +156,11 @@ def check_settings(config: t.Mapping[str, t.Any]) -> None:
     oversize = config.get("SESSION_COOKIE_OVERSIZE", "raise")
     if oversize not in ("raise", "warn"):
         raise ConfigError(f"SESSION_COOKIE_OVERSIZE={oversize!r} is not 'raise' or 'warn'.")
+    encrypted = config.get("SESSION_COOKIE_ENCRYPTED", False)
+    if not isinstance(encrypted, bool):
+        raise ConfigError(f"SESSION_COOKIE_ENCRYPTED must be True or False, not {encrypted!r}.")
+    if encrypted and find_spec("cryptography") is None:
+        raise ConfigError(
+            "SESSION_COOKIE_ENCRYPTED=True needs the cryptography package:"
+            " pip install 'satchel[crypto]'."
+        )

@@ -49,3 +49,13 @@ class StoreUnavailable(SatchelError):
     """
 
     status_code = 503
+
+
+class BadToken(SatchelError, ValueError):
+    """A sealed (encrypted) value did not open.
+
+    It is malformed, of an unknown format version, under a key that is not
+    configured, tampered with, bound to other associated data (another cookie
+    name, another session), expired or issued in the future. The message says
+    which, for logs; a session that does not open is simply empty.
+    """

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from flask.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
 
 from .. import cookie
+from ..checks import log_findings
 from ..config import (
     DEFAULTS,
     MAX_COOKIE_LIFETIME,
@@ -46,6 +47,8 @@ from ..tagged import session_json
 if t.TYPE_CHECKING:
     from flask import Flask
     from flask.wrappers import Request, Response
+
+    from ..crypto import SealedCookieSerializer
 
 logger = logging.getLogger("satchel")
 
@@ -73,14 +76,19 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         self._serializers: dict[tuple[t.Any, ...], CookieSerializer] = {}
         self._servers: dict[tuple[t.Any, ...], ServerSessions] = {}
         self._stores: dict[tuple[int, t.Any], Store] = {}
+        self._sealed: dict[tuple[t.Any, ...], SealedCookieSerializer] = {}
         self._checked: set[int] = set()
         self._warned: set[int] = set()
+        self._reported: set[int] = set()
 
     # -- settings -------------------------------------------------------------
 
     def check_config(self, app: Flask) -> None:
         """Raise :class:`~satchel.ConfigError` if the session settings are unsafe
-        or would be misread; run by ``init_app`` and before the first request."""
+        or would be misread; run by ``init_app`` and before the first request.
+
+        The first time for each app it also logs the security check's findings
+        (:func:`satchel.checks.log_findings`)."""
         check_keys(app.config.get("SECRET_KEY"), app.config.get("SECRET_KEY_FALLBACKS"))
         check_settings(app.config)
         self.cookie_settings(app).check()
@@ -88,6 +96,9 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             self.server_sessions(app)  # an unknown store URL fails here, not per request
         self.revocation(app)
         self._checked.add(id(app))
+        if id(app) not in self._reported:  # once per app, even if checked again
+            self._reported.add(id(app))
+            log_findings(app.config, debug=app.debug, app=app.name)
 
     def cookie_settings(self, app: Flask) -> CookieSettings:
         """The cookie attributes, read through the hook methods."""
@@ -139,17 +150,29 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
 
     # -- signing --------------------------------------------------------------
 
-    def get_signing_serializer(self, app: Flask) -> CookieSerializer | None:
+    def get_signing_serializer(  # type: ignore[override]
+        self, app: Flask
+    ) -> CookieSerializer | SealedCookieSerializer | None:
         """The serializer for the cookie, or None without a ``SECRET_KEY``.
 
         Keys are ``[*SECRET_KEY_FALLBACKS, SECRET_KEY]``: it signs with
         ``SECRET_KEY`` and verifies with every key, as Flask's does. Built once
         per set of keys instead of once per request.
+
+        With ``SESSION_COOKIE_ENCRYPTED`` it is a
+        :class:`~satchel.crypto.SealedCookieSerializer` (same ``dumps``,
+        ``loads``), which also accepts a valid signed cookie and has it
+        re-issued sealed.
         """
         secret = app.secret_key
         if not secret:
             return None
         fallbacks = app.config["SECRET_KEY_FALLBACKS"]
+        if app.config.get("SESSION_COOKIE_ENCRYPTED"):
+            return self._sealed_serializer(app, secret, fallbacks)
+        return self._signed_serializer(secret, fallbacks)
+
+    def _signed_serializer(self, secret: t.Any, fallbacks: t.Any) -> CookieSerializer:
         cache_key = (
             secret,
             tuple(fallbacks) if isinstance(fallbacks, (list, tuple)) else fallbacks,
@@ -190,8 +213,6 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         lifetime = int(app.permanent_session_lifetime.total_seconds())
         return NotBefore(self._store(app, spec), max(lifetime, self.absolute_lifetime(app) or 0))
 
-    # -- the request cycle ----------------------------------------------------
-
     def server_sessions(self, app: Flask) -> ServerSessions | None:
         """The server-side session manager when ``SESSION_STORE`` is set, else None.
 
@@ -230,6 +251,37 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             self._servers.clear()
         self._servers[cache_key] = server
         return server
+
+    def _sealed_serializer(
+        self, app: Flask, secret: t.Any, fallbacks: t.Any
+    ) -> SealedCookieSerializer:
+        name = self.get_cookie_name(app)
+        cache_key = (
+            secret,
+            tuple(fallbacks) if isinstance(fallbacks, (list, tuple)) else fallbacks,
+            name,
+            app.config["PERMANENT_SESSION_LIFETIME"],  # as set: converting it costs more
+        )
+        try:
+            return self._sealed[cache_key]
+        except (KeyError, TypeError):
+            pass
+        from ..crypto import SealedCookieSerializer  # cryptography is an optional extra
+
+        check_keys(secret, fallbacks)
+        serializer = SealedCookieSerializer(
+            secret,
+            fallbacks or (),
+            name=name,
+            lifetime=int(app.permanent_session_lifetime.total_seconds()),
+            legacy=self._signed_serializer(secret, fallbacks),
+            clock=self.clock,
+            serializer=self.serializer,
+        )
+        if len(self._sealed) > 16:
+            self._sealed.clear()
+        self._sealed[cache_key] = serializer
+        return serializer
 
     # -- the request cycle ----------------------------------------------------
 
@@ -391,10 +443,15 @@ def _vary_cookie(response: Response) -> None:
 
 
 def install(app: Flask, interface: SatchelSessionInterface) -> None:
-    """Set satchel's defaults on ``app``, check its settings and install ``interface``."""
+    """Set satchel's defaults on ``app``, check its settings, install ``interface``
+    and register the ``flask session`` commands."""
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     interface.check_config(app)
     app.session_interface = interface
     if StoreUnavailable not in app.error_handler_spec[None][None]:
         app.register_error_handler(StoreUnavailable, _store_unavailable)
+    from .cli import session_cli  # click is only needed once an app is set up
+
+    if app.cli.commands.get("session") is not session_cli:
+        app.cli.add_command(session_cli)
