@@ -27,6 +27,11 @@ Names and defaults are Flask 3.1's (``SESSION_COOKIE_*``, ``SECRET_KEY_FALLBACKS
     Server-side sessions: keep the client's IP address and user agent with
     each session when it is created or bound to a user, for "your devices"
     lists.
+``SESSION_STORE_ENCRYPTED`` (False)
+    Server-side sessions: seal every stored value with AES-256-GCM, bound to
+    its session, and hide the names of its keys, so a dump of the store shows
+    nothing (the user a session belongs to stays readable, for the per-user
+    index). Sessions stored before it was turned on do not open afterwards.
 ``SESSION_REVOCATION_STORE`` (None)
     Signed-cookie sessions: a store URL (or object) where satchel keeps a
     per-user "not before" time, so ``satchel.revoke_user`` can end a user's
@@ -58,6 +63,7 @@ DEFAULTS: dict[str, t.Any] = {
     "SESSION_REFRESH_MARGIN": None,
     "SESSION_RECORD_DEVICE": False,
     "SESSION_REVOCATION_STORE": None,
+    "SESSION_STORE_ENCRYPTED": False,
 }
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}

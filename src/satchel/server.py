@@ -33,6 +33,7 @@ from itsdangerous import BadSignature
 
 from . import signals
 from .exc import SerializationError
+from .fields import PlainFields
 from .ids import IdSigner, hash_id, new_id
 from .session import Session
 from .stores.base import Change, Record, Store
@@ -115,6 +116,8 @@ class ServerSessions:
         read-only request extends it (one write per margin, not per request).
     :param clock: returns the current time in seconds.
     :param sender: sent as the sender of :mod:`satchel.signals`.
+    :param fields: how values are filed in records (:class:`~satchel.fields.SealedFields`
+        encrypts them at rest).
     """
 
     def __init__(
@@ -127,7 +130,9 @@ class ServerSessions:
         refresh_margin: int,
         clock: t.Callable[[], float],
         sender: t.Any = None,
+        fields: PlainFields | None = None,
     ) -> None:
+        self.fields = fields or PlainFields()
         self.store = store
         self.signer = signer
         self.lifetime = lifetime
@@ -165,7 +170,11 @@ class ServerSessions:
                 stale = True
                 signals.session_expired.send(self.sender, key=key, reason="absolute")
                 continue
-            session = ServerSession(self._decode(key, record), created=record.created)
+            decoded = self.fields.decode(key, record.data)
+            session = ServerSession(self._decode(key, decoded.texts), created=record.created)
+            if decoded.stale:  # filed under an old key: rewrite it all on save
+                session._dirty.update(session.keys())
+                session.modified = True
             session.manager = self
             session.sid, session.key, session.expires = sid, key, record.expires
             session.reissue = not by_current_key
@@ -177,9 +186,9 @@ class ServerSessions:
         return session
 
     @staticmethod
-    def _decode(key: str, record: Record) -> dict[str, t.Any]:
+    def _decode(key: str, texts: dict[str, str]) -> dict[str, t.Any]:
         data = {}
-        for name, text in record.data.items():
+        for name, text in texts.items():
             if name == DEVICE_KEY:
                 continue
             try:
@@ -222,14 +231,16 @@ class ServerSessions:
         if session.regenerate_requested:
             sid = new_id()
             new_key = hash_id(sid)
-            if not self.store.rename(key, new_key, self._change(session, now), now):
+            # Every value is written again: sealed values are bound to their key.
+            change = self._change(session, now, new_key, everything=True)
+            if not self.store.rename(key, new_key, change, now):
                 return self._conflict(session)
             session.sid, session.key = sid, new_key
             signals.session_regenerated.send(self.sender, old_key=key, key=new_key)
             return Outcome(set_cookie=self.signer.sign(sid))
 
         if session.changed_keys or session.bind_user is not None:
-            if not self.store.update(key, self._change(session, now), now):
+            if not self.store.update(key, self._change(session, now, key), now):
                 return self._conflict(session)
             refreshed = True
         elif session.expires - now <= self.lifetime - self.refresh_margin:
@@ -252,22 +263,30 @@ class ServerSessions:
         session.created = now
         if session.device is not None:
             texts[DEVICE_KEY] = _encoder.encode(session.device)
-        self.store.create(
-            key,
-            Record(data=texts, created=now, expires=now + self.lifetime, user=session.bind_user),
+        record = Record(
+            data=self.fields.encode(key, texts),
+            created=now,
+            expires=now + self.lifetime,
+            user=session.bind_user,
         )
+        self.store.create(key, record)
         session.sid, session.key = sid, key
         signals.session_created.send(self.sender, key=key)
         return Outcome(set_cookie=self.signer.sign(sid))
 
-    def _change(self, session: ServerSession, now: int) -> Change:
-        changed = session.changed_keys
+    def _change(
+        self, session: ServerSession, now: int, key: str, everything: bool = False
+    ) -> Change:
+        """The change to store under ``key``: the changed keys, or ``everything``."""
+        changed = session.keys() if everything else session.changed_keys
         texts = self._encode(session, [k for k in changed if k in session])
-        if session.bind_user is not None and session.device is not None:
+        if session.device is not None and (everything or session.bind_user is not None):
             texts[DEVICE_KEY] = _encoder.encode(session.device)  # the device that logged in
+        deleted = [k for k in session.changed_keys if k not in session]
         return Change(
-            set=texts,
-            delete=[k for k in changed if k not in session],
+            set=self.fields.encode(key, texts),
+            delete=self.fields.fields_of(deleted) + self.fields.stale_fields_of(texts),
+            replace=everything,
             expires=now + self.lifetime,
             user=session.bind_user,
         )
@@ -303,9 +322,10 @@ class ServerSessions:
 
     def _info(self, key: str, record: Record, current_key: str | None) -> SessionInfo:
         device: dict[str, t.Any] = {}
-        if DEVICE_KEY in record.data:
+        texts = self.fields.decode(key, record.data).texts
+        if DEVICE_KEY in texts:
             try:
-                device = session_json.loads(record.data[DEVICE_KEY])
+                device = session_json.loads(texts[DEVICE_KEY])
             except ValueError:
                 device = {}
         return SessionInfo(

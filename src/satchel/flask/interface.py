@@ -36,6 +36,7 @@ from ..config import (
     seconds,
 )
 from ..exc import StoreUnavailable
+from ..fields import PlainFields, SealedFields
 from ..ids import IdSigner
 from ..revocation import NotBefore
 from ..server import ServerSession, ServerSessions
@@ -225,6 +226,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         lifetime = int(app.permanent_session_lifetime.total_seconds())
         margin = seconds(app.config.get("SESSION_REFRESH_MARGIN"), "SESSION_REFRESH_MARGIN")
         fallbacks = app.config["SECRET_KEY_FALLBACKS"] or ()
+        encrypted = bool(app.config.get("SESSION_STORE_ENCRYPTED"))
         cache_key = (
             id(app),
             spec if isinstance(spec, str) else id(spec),
@@ -233,6 +235,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             lifetime,
             self.absolute_lifetime(app),
             margin,
+            encrypted,
         )
         try:
             return self._servers[cache_key]
@@ -246,6 +249,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             refresh_margin=lifetime // 10 if margin is None else margin,
             clock=self.clock,
             sender=app,
+            fields=SealedFields(secret, list(fallbacks)) if encrypted else PlainFields(),
         )
         if len(self._servers) > 16:
             self._servers.clear()
