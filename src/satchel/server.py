@@ -314,13 +314,14 @@ class ServerSessions:
         now = int(self.clock())
         return sorted(
             (
-                self._info(key, record, current_key)
+                self.info(key, record, current_key)
                 for key, record in self.store.sessions_of(user, now)
             ),
             key=lambda info: (info.created, info.handle),
         )
 
-    def _info(self, key: str, record: Record, current_key: str | None) -> SessionInfo:
+    def info(self, key: str, record: Record, current_key: str | None = None) -> SessionInfo:
+        """Describe the stored ``record`` filed under ``key``."""
         device: dict[str, t.Any] = {}
         texts = self.fields.decode(key, record.data).texts
         if DEVICE_KEY in texts:

@@ -1,0 +1,195 @@
+"""``flask session ...`` against a populated store, for every store."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from flask import Flask, session
+
+import satchel
+from satchel import Satchel
+from satchel.stores import Record, Store
+
+from ..conftest import Clock, cookie_of
+
+SECRET = "cli-secret-0123456789abcdef0123456789"
+
+
+def make_app(store: Store, clock: Clock) -> Flask:
+    app = Flask("cli_app")
+    app.config.update({"SECRET_KEY": SECRET, "SESSION_STORE": store, "SESSION_RECORD_DEVICE": True})
+    Satchel(app, clock=clock)
+
+    @app.route("/login/<user>")
+    def login(user: str) -> str:
+        session["user"] = user
+        session["cart"] = ["book", "pen"]
+        satchel.login(user)
+        return "ok"
+
+    @app.route("/browse")
+    def browse() -> str:
+        session["seen"] = "home"
+        return "ok"
+
+    @app.route("/whoami")
+    def whoami() -> str:
+        return str(session.get("user", "anonymous"))
+
+    return app
+
+
+def run(app: Flask, *args: str) -> t.Any:
+    return app.test_cli_runner().invoke(args=["session", *args])
+
+
+@pytest.fixture
+def populated(store: Store, clock: Clock) -> tuple[Flask, dict[str, t.Any]]:
+    app = make_app(store, clock)
+    clients: dict[str, t.Any] = {}
+    for name in ("alice-laptop", "alice-phone", "bob"):
+        client = app.test_client()
+        client.environ_base["HTTP_USER_AGENT"] = name
+        client.get(f"/login/{name.split('-')[0]}")
+        clients[name] = client
+    anonymous = app.test_client()
+    anonymous.get("/browse")
+    clients["anonymous"] = anonymous
+    return app, clients
+
+
+def test_stats(populated: tuple[Flask, dict[str, t.Any]]) -> None:
+    app, _ = populated
+    result = run(app, "stats", "--json")
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert stats["sessions"] == 4 and stats["anonymous"] == 1 and stats["users"] == 2
+    assert stats["top_users"] == {"alice": 2, "bob": 1}
+    assert stats["expiring_within"]["sessions"] == 0
+    text = run(app, "stats")
+    assert "4 (1 anonymous, 2 users)" in text.output
+
+
+def test_list_and_show(populated: tuple[Flask, dict[str, t.Any]]) -> None:
+    app, clients = populated
+    listed = json.loads(run(app, "list", "--user", "alice", "--json").output)
+    assert sorted(d["user_agent"] for d in listed) == ["alice-laptop", "alice-phone"]
+    everyone = run(app, "list")
+    assert everyone.exit_code == 0 and "4 session(s)" in everyone.output
+    assert "alice-phone" in everyone.output
+    cookie = clients["bob"].get_cookie("session")
+    assert cookie is not None and cookie.value.split(".")[0] not in everyone.output  # no ids
+    handle = json.loads(run(app, "list", "--user", "bob", "--json").output)[0]["handle"]
+    shown = json.loads(run(app, "show", handle, "--json").output)
+    assert shown["data"] == {"user": "bob", "cart": ["book", "pen"]}
+    assert shown["user"] == "bob" and shown["user_agent"] == "bob"
+    assert "cart = ['book', 'pen']" in run(app, "show", handle).output
+
+
+def test_revoke_one_a_user_and_all(populated: tuple[Flask, dict[str, t.Any]]) -> None:
+    app, clients = populated
+    phone = next(
+        d["handle"]
+        for d in json.loads(run(app, "list", "--user", "alice", "--json").output)
+        if d["user_agent"] == "alice-phone"
+    )
+    assert run(app, "revoke", phone).output.strip() == "revoked 1 session"
+    assert clients["alice-phone"].get("/whoami").text == "anonymous"
+    assert clients["alice-laptop"].get("/whoami").text == "alice"
+    assert "revoked 1 session(s) of 'alice'" in run(app, "revoke", "--user", "alice").output
+    assert clients["alice-laptop"].get("/whoami").text == "anonymous"
+    assert run(app, "revoke", "--all").output.strip() == "revoked 2 session(s)"
+    assert clients["bob"].get("/whoami").text == "anonymous"
+    assert json.loads(run(app, "stats", "--json").output)["sessions"] == 0
+
+
+def test_decode(populated: tuple[Flask, dict[str, t.Any]]) -> None:
+    app, clients = populated
+    cookie = clients["bob"].get_cookie("session")
+    assert cookie is not None
+    decoded = json.loads(run(app, "decode", f"session={cookie.value}", "--json").output)
+    assert decoded["live"] is True and decoded["signed_by"] == "current key"
+    assert decoded["data"]["user"] == "bob"
+    bad = run(app, "decode", cookie.value[:-5] + "AAAAA")
+    assert bad.exit_code == 1 and bad.output.count("\n") == 1
+    assert "Error: not a valid session id" in bad.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["revoke"],
+        ["revoke", "x", "--all"],
+        ["list", "--limit", "zero"],
+        ["stats", "--soon", "-1"],
+        ["purge", "--batch", "0"],
+        ["show"],
+        ["nonsense"],
+        ["list", "--bogus"],
+    ],
+)
+def test_wrong_arguments_give_one_line_and_non_zero(
+    populated: tuple[Flask, dict[str, t.Any]], args: list[str]
+) -> None:
+    app, _ = populated
+    result = run(app, *args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().count("\n") == 0 and result.output.startswith("Error:")
+    assert "Traceback" not in result.output
+
+
+def test_unknown_handle_is_a_clear_error(populated: tuple[Flask, dict[str, t.Any]]) -> None:
+    app, _ = populated
+    for args in (["show", "0" * 64], ["revoke", "0" * 64]):
+        result = run(app, *args)
+        assert result.exit_code == 1 and "no live session" in result.output
+
+
+def test_purge_with_progress(store: Store, clock: Clock, request: pytest.FixtureRequest) -> None:
+    app = make_app(store, clock)
+    backend = request.node.callspec.params["store"]
+    # 100 000 where creating them is quick (the memory store holds at most
+    # 100 000 and evicts expired ones first); the SQL servers get 5 000 (same code path)
+    count = {"memory": 50_000, "sqlite": 100_000}.get(backend, 5_000)
+    now = int(clock.now)
+    bulk = getattr(store, "create_many", None)
+    records = (
+        (f"{n:064x}", Record(data={"n": str(n)}, created=now - 100, expires=now - 1))
+        for n in range(count)
+    )
+    if bulk is not None:
+        bulk(records)
+    else:
+        for key, record in records:
+            store.create(key, record)
+    client = app.test_client()
+    client.get("/login/alive")
+    result = run(app, "purge", "--batch", "1000")
+    assert result.exit_code == 0, result.output
+    if backend.startswith("redis"):  # Redis expires keys itself: nothing to purge
+        assert result.output.strip().endswith("purged 0 expired session(s)")
+    else:
+        assert f"purged {count} expired session(s)" in result.output
+        assert f"purging: {count} deleted" in result.output  # progress
+        assert result.output.count("purging:") >= count // 1000
+    assert client.get("/whoami").text == "alive"
+    assert json.loads(run(app, "stats", "--json").output)["sessions"] == 1
+
+
+def test_commands_in_cookie_mode_say_there_is_nothing_stored(clock: Clock) -> None:
+    app = Flask("cookie_cli")
+    app.config["SECRET_KEY"] = SECRET
+    Satchel(app, clock=clock)
+
+    @app.route("/set")
+    def set_() -> str:
+        session["user"] = "stzz"
+        return "ok"
+
+    value = cookie_of(app.test_client().get("/set"))
+    result = run(app, "list")
+    assert result.exit_code == 1 and "SESSION_STORE is not set" in result.output
+    decoded = json.loads(run(app, "decode", str(value), "--json").output)
+    assert decoded["kind"] == "signed cookie" and decoded["data"] == {"user": "stzz"}
