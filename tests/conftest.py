@@ -131,3 +131,16 @@ def cookie_of(response: t.Any, name: str = "session") -> str | None:
 def interface(app: Flask) -> SatchelSessionInterface:
     assert isinstance(app.session_interface, SatchelSessionInterface)
     return app.session_interface
+
+
+def open_raw(app: Flask, value: str) -> dict[str, t.Any]:
+    """The session a raw ``Cookie: session=<value>`` header opens, as a WSGI
+    server would pass it (any characters, newlines included)."""
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder("/").get_environ()
+    environ["HTTP_COOKIE"] = "session=" + value
+    with app.request_context(environ) as ctx:
+        opened = app.session_interface.open_session(app, ctx.request)
+    assert opened is not None
+    return dict(opened)

@@ -21,7 +21,7 @@ from satchel import (
 )
 from satchel.cookie import values_from_header
 
-from .conftest import Clock, add_routes, cookie_of, make_satchel_app
+from .conftest import Clock, add_routes, cookie_of, make_satchel_app, open_raw
 
 
 def logged_in(app: Flask) -> tuple[t.Any, str]:
@@ -112,42 +112,33 @@ def test_values_from_header_reads_like_werkzeug() -> None:
     | st.binary(max_size=300).map(lambda b: base64.urlsafe_b64encode(b).decode())
 )
 def test_property_no_cookie_ever_raises(satchel_app: Flask, value: str) -> None:
-    iface = satchel_app.session_interface
-    header = "session=" + value.replace(";", "")
-    with satchel_app.test_request_context(
-        "/", headers={"Cookie": header.encode("latin-1", "replace")}
-    ):
-        from flask import request
-
-        session = iface.open_session(satchel_app, request)
-    assert session is not None and dict(session) == {}
+    assert open_raw(satchel_app, value) == {}
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def same_bytes(a: str, b: str) -> bool:
+    """Whether two tokens' base64url segments decode to the same bytes."""
+
+    def decode(token: str) -> list[bytes]:
+        return [base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in token.split(".")]
+
+    try:
+        return decode(a) == decode(b)
+    except ValueError:
+        return False
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(position=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=7))
-def test_property_no_single_byte_flip_opens(satchel_app: Flask, position: int, bit: int) -> None:
+def test_property_no_single_bit_flip_opens(satchel_app: Flask, position: int, bit: int) -> None:
     _, value = logged_in(satchel_app)
+    assert open_raw(satchel_app, value) == {"user": "stzz"}  # the path opens real cookies
     raw = bytearray(value.encode())
-    i = position % len(raw)
-    raw[i] ^= 1 << bit
+    raw[position % len(raw)] ^= 1 << bit
     mutated = raw.decode("latin-1")
-    if mutated == value:
-        return
-    iface = satchel_app.session_interface
-    with satchel_app.test_request_context(
-        "/", headers={"Cookie": ("session=" + mutated.replace(";", "")).encode("latin-1")}
-    ):
-        from flask import request
-
-        session = iface.open_session(satchel_app, request)
-    assert session is not None
-    # base64 ignores some bit flips in its last character's padding bits, which
-    # decode to the same signature: those are not a change of the token.
-    assert dict(session) in ({}, {"user": "stzz"})
-    if dict(session):
-        assert base64.urlsafe_b64decode(value.rsplit(".", 1)[1] + "==") == base64.urlsafe_b64decode(
-            mutated.rsplit(".", 1)[1] + "=="
-        )
+    opened = open_raw(satchel_app, mutated)
+    # base64 ignores the low bits of a segment's last character: such a flip
+    # is the same token, not a forgery.
+    assert opened == {} or same_bytes(mutated, value)
 
 
 # -- oversized cookies ------------------------------------------------------------
