@@ -26,7 +26,7 @@ MYSQL_URL = os.environ.get("SATCHEL_TEST_MYSQL_URL", "mysql+pymysql://root@127.0
 REDIS_URL = os.environ.get("SATCHEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE = os.environ.get("SATCHEL_REQUIRE_SERVICES") == "1"
 
-BACKENDS = ["memory"]  # the other backends join as their modules land
+BACKENDS = ["memory", "redis", "redis-cluster"]  # the other backends join as their modules land
 
 
 def unavailable(what: str, error: BaseException | None = None) -> t.NoReturn:
@@ -104,6 +104,7 @@ def make_store(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
         return
     if name == "redis-cluster":
         from redis.cluster import ClusterNode, RedisCluster
+
         from satchel.stores.redis import RedisStore
 
         nodes = request.getfixturevalue("redis_cluster_nodes")

@@ -1,0 +1,280 @@
+"""Redis store: one hash per session, on one server or a Redis Cluster.
+
+A session lives at ``prefix + key`` (the key is the SHA-256 of its id, never
+the id) as a hash holding one field per session key, ``d:<name>`` -> the
+value's JSON text, plus ``created``, ``expires`` and, if bound, ``user``.
+
+Every operation is one single-key command or one single-key Lua script, so it
+is atomic on its own (nothing is ever half-written) and works unchanged on a
+cluster, where a session's one key lives in one slot. Expiry is checked in two
+ways: logically, against the caller's ``now``, by every read and script (the
+caller's clock decides, as the protocol says); and by Redis, which deletes the
+key when its TTL runs out, so nothing needs purging. The TTL is set relative to
+the caller's time (``EXPIRE key expires-now``), never with ``EXPIREAT``, so a
+caller whose clock differs from the server's neither loses live sessions nor
+keeps dead ones forever.
+
+Errors that mean the server cannot be reached or cannot serve right now
+(connection refused or lost, timeouts, cluster down, loading, failover) are
+raised as :class:`~satchel.StoreUnavailable`; other errors are bugs and pass
+through.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import redis
+from redis import exceptions as rx
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
+
+from ..exc import ConfigError, StoreUnavailable
+from .base import Change, Record, Store
+
+#: What a :class:`RedisStore` talks to.
+Client: t.TypeAlias = "redis.Redis | RedisCluster"
+
+# The server cannot serve now; trying again later may work. A programming error
+# (a wrong command, a wrong type) is none of these and passes through as is.
+# RedisClusterException is mostly topology trouble ("cannot be connected",
+# "slots not covered"); the programming errors it also stands for (cross-slot
+# commands) cannot come from the single-key commands used here.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    rx.ConnectionError,  # refused, reset, auth, LOADING (BusyLoadingError), pool exhausted
+    rx.TimeoutError,
+    rx.ClusterError,  # CLUSTERDOWN, MASTERDOWN, redirections exhausted
+    rx.TryAgainError,  # resharding
+    rx.ReadOnlyError,  # talking to a replica after a failover
+    rx.OutOfMemoryError,  # maxmemory reached with noeviction
+    rx.RedisClusterException,
+)
+
+# Keys are "d:" + session key; the metadata fields below cannot clash with them.
+_CREATE = """
+local k = KEYS[1]
+redis.call('DEL', k)
+redis.call('HSET', k, 'created', ARGV[2], 'expires', ARGV[3])
+if ARGV[4] == '1' then redis.call('HSET', k, 'user', ARGV[5]) end
+for i = 6, #ARGV, 2 do redis.call('HSET', k, ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', k, ARGV[1])
+return 1
+"""
+
+# ARGV: now, expires, has_user, user, replace, n_delete, delete fields..., set field/value pairs...
+_UPDATE = """
+local k = KEYS[1]
+local now = tonumber(ARGV[1])
+local e = redis.call('HGET', k, 'expires')
+if not e or tonumber(e) <= now then return 0 end
+if ARGV[5] == '1' then
+  local c = redis.call('HGET', k, 'created')
+  local u = redis.call('HGET', k, 'user')
+  redis.call('DEL', k)
+  redis.call('HSET', k, 'created', c)
+  if u then redis.call('HSET', k, 'user', u) end
+end
+local first_set = 7 + tonumber(ARGV[6])
+for i = 7, first_set - 1 do redis.call('HDEL', k, ARGV[i]) end
+for i = first_set, #ARGV, 2 do redis.call('HSET', k, ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', k, 'expires', ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', k, 'user', ARGV[4]) end
+redis.call('EXPIRE', k, tonumber(ARGV[2]) - now)
+return 1
+"""
+
+# ARGV: now, expires
+_TOUCH = """
+local k = KEYS[1]
+local now = tonumber(ARGV[1])
+local e = redis.call('HGET', k, 'expires')
+if not e or tonumber(e) <= now then return 0 end
+redis.call('HSET', k, 'expires', ARGV[2])
+redis.call('EXPIRE', k, tonumber(ARGV[2]) - now)
+return 1
+"""
+
+# ARGV: now
+_TAKE = """
+local k = KEYS[1]
+local e = redis.call('HGET', k, 'expires')
+if not e or tonumber(e) <= tonumber(ARGV[1]) then return false end
+local fields = redis.call('HGETALL', k)
+redis.call('DEL', k)
+return fields
+"""
+
+
+class RedisStore(Store):
+    """Sessions in Redis, one hash per session under ``prefix``.
+
+    :param client: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (not an
+        asyncio one), with ``decode_responses`` on or off. Give it socket
+        timeouts and few retries: while the store is down, a request waits that
+        long before it gets its 503.
+    :param prefix: put before every key, so several apps or tests can share a
+        server; on a cluster, do not put a ``{hash tag}`` in it, or every
+        session lands in the same slot.
+    """
+
+    def __init__(self, client: Client, prefix: str = "satchel:") -> None:
+        if not isinstance(client, (redis.Redis, RedisCluster)):  # e.g. a redis.asyncio client
+            raise ConfigError(
+                "satchel: RedisStore needs a redis.Redis or a redis.cluster.RedisCluster,"
+                f" not {client!r}."
+            )
+        self.client = client
+        self.prefix = prefix
+        self._decoded = bool(client.get_encoder().decode_responses)
+        self._create = client.register_script(_CREATE)
+        self._update = client.register_script(_UPDATE)
+        self._touch = client.register_script(_TOUCH)
+        self._take = client.register_script(_TAKE)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "satchel:", **client_kwargs: t.Any) -> RedisStore:
+        """A store on the server ``url`` names.
+
+        ``redis://``, ``rediss://`` and ``unix://`` URLs make a ``redis.Redis``;
+        ``redis+cluster://host:port`` and ``rediss+cluster://`` a
+        ``RedisCluster`` found from that node. Options in the URL's query string
+        and ``client_kwargs`` go to redis-py. Unless they say otherwise, sockets
+        time out after 2 s and a failed command is retried once (a connection
+        dropped since the last request; three times on a cluster, re-reading
+        the topology), so while the store is down a request fails fast with a
+        503 instead of holding its worker through redis-py's longer retries.
+
+        :raises satchel.StoreUnavailable: if a cluster's nodes cannot be reached
+            (redis-py asks one for the topology at once; a single server is
+            first contacted by the first operation).
+        """
+        scheme, sep, rest = url.partition("://")
+        scheme = scheme.lower()
+        kwargs: dict[str, t.Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+        if scheme.endswith("+cluster"):
+            # A few tries, each after re-reading the topology (how redis-py
+            # follows a failover); it sleeps 0.25 s itself after CLUSTERDOWN.
+            kwargs["retry"] = Retry(NoBackoff(), 3)
+            kwargs.update(client_kwargs)
+            try:
+                cluster = RedisCluster.from_url(scheme[: -len("+cluster")] + sep + rest, **kwargs)
+            except _UNAVAILABLE as e:
+                raise _unavailable(e) from e  # the URL may hold a password: not in the message
+            return cls(cluster, prefix=prefix)
+        kwargs["retry"] = Retry(NoBackoff(), 1)
+        kwargs.update(client_kwargs)
+        return cls(redis.Redis.from_url(url, **kwargs), prefix=prefix)
+
+    # -- the protocol -----------------------------------------------------------
+
+    def load(self, key: str, now: int) -> Record | None:
+        """The live record under ``key``: one HGETALL, expiry checked against ``now``."""
+        try:
+            fields = t.cast("dict[t.Any, t.Any]", self.client.hgetall(self.prefix + key))
+        except _UNAVAILABLE as e:
+            raise _unavailable(e) from e
+        return self._record(fields, now) if fields else None
+
+    def create(self, key: str, record: Record) -> None:
+        """File ``record`` under ``key``, replacing whatever was there.
+
+        The TTL is ``expires - created``: exact for a new session (created
+        now); for one moved by :meth:`rename` it is longer by the session's age,
+        so Redis keeps the key a little past its expiry (it reads as absent
+        meanwhile: ``load`` checks the stored expiry).
+        """
+        args: list[str | int] = [
+            record.expires - record.created,
+            record.created,
+            record.expires,
+            *_user_args(record.user),
+        ]
+        for name, text in record.data.items():
+            args += ("d:" + name, text)
+        self._run(self._create, key, args)
+
+    def update(self, key: str, change: Change, now: int) -> bool:
+        """Apply ``change`` in one script; False, writing nothing, if not live at ``now``."""
+        args: list[str | int] = [
+            now,
+            change.expires,
+            *_user_args(change.user),
+            int(change.replace),
+            len(change.delete),
+        ]
+        args += ["d:" + name for name in change.delete]
+        for name, text in change.set.items():
+            args += ("d:" + name, text)
+        return bool(self._run(self._update, key, args))
+
+    def touch(self, key: str, expires: int, now: int) -> bool:
+        """Move a live record's expiry (and TTL) to ``expires``; False if not live."""
+        return bool(self._run(self._touch, key, [now, expires]))
+
+    def take(self, key: str, now: int) -> Record | None:
+        """Read and delete the live record in one script; None if not live."""
+        flat = self._run(self._take, key, [now])
+        if not flat:
+            return None
+        return self._record(dict(zip(flat[::2], flat[1::2], strict=True)), now)
+
+    def delete(self, key: str) -> None:
+        """Remove the record under ``key`` (one DEL); a missing key is fine."""
+        try:
+            self.client.delete(self.prefix + key)
+        except _UNAVAILABLE as e:
+            raise _unavailable(e) from e
+
+    def purge(self, now: int, batch: int = 1000) -> t.Iterator[int]:
+        """Nothing to do: every key carries a TTL and Redis deletes it itself."""
+        return iter(())
+
+    # rename: Store's default, take then create. On a cluster the old and new
+    # keys are in different slots, so no one script or transaction can hold
+    # both. It is still safe: once take has run, the old key is gone, so a
+    # concurrent update or touch of it finds nothing and is dropped (no
+    # resurrection), and the new key is unknown to anyone until the cookie
+    # naming it is sent. If the store fails between the two, the session is
+    # lost (the user logs in again), never duplicated or leaked.
+
+    def close(self) -> None:
+        """Close the client's connections (redis-py reconnects if used again)."""
+        self.client.close()
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _run(self, script: t.Any, key: str, args: list[str | int]) -> t.Any:
+        # Script calls EVALSHA and, if the server lost the script (restart,
+        # failover), loads it and calls again. Each script is idempotent except
+        # take, whose retry after a lost reply finds nothing: the safe outcome.
+        try:
+            return script(keys=[self.prefix + key], args=args)
+        except _UNAVAILABLE as e:
+            raise _unavailable(e) from e
+
+    def _record(self, fields: dict[t.Any, t.Any], now: int) -> Record | None:
+        if self._decoded:
+            expires = int(fields.pop("expires"))
+            if expires <= now:
+                return None
+            created = int(fields.pop("created"))
+            user = fields.pop("user", None)
+            data = {name[2:]: text for name, text in fields.items()}
+        else:
+            expires = int(fields.pop(b"expires"))
+            if expires <= now:
+                return None
+            created = int(fields.pop(b"created"))
+            raw_user = fields.pop(b"user", None)
+            user = None if raw_user is None else raw_user.decode()
+            data = {name[2:].decode(): text.decode() for name, text in fields.items()}
+        return Record(data=data, created=created, expires=expires, user=user)
+
+
+def _user_args(user: str | None) -> tuple[int, str]:
+    return (0, "") if user is None else (1, user)
+
+
+def _unavailable(error: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"satchel: the Redis session store cannot be reached: {error}")
