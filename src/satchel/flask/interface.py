@@ -94,7 +94,10 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         check_settings(app.config)
         self.cookie_settings(app).check()
         if app.secret_key:
-            self.server_sessions(app)  # an unknown store URL fails here, not per request
+            try:
+                self.server_sessions(app)  # an unknown store URL fails here, not per request
+            except StoreUnavailable as e:  # down at start-up: requests answer 503 until it is back
+                logger.warning("satchel: session store unavailable at start-up: %s", e)
         self.revocation(app)
         self._checked.add(id(app))
         if id(app) not in self._reported:  # once per app, even if checked again
@@ -304,13 +307,13 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         values = cookie.values_from_header(
             request.environ.get("HTTP_COOKIE"), self.get_cookie_name(app)
         )
-        server = self.server_sessions(app)
-        if server is not None:
-            try:
-                opened = server.open(values)
-            except StoreUnavailable as e:
-                logger.warning("satchel: session store unavailable: %s", e)
-                return UnavailableSession()  # type: ignore[return-value]
+        try:
+            server = self.server_sessions(app)
+            opened = None if server is None else server.open(values)
+        except StoreUnavailable as e:
+            logger.warning("satchel: session store unavailable: %s", e)
+            return UnavailableSession()  # type: ignore[return-value]
+        if opened is not None:
             if app.config.get("SESSION_RECORD_DEVICE"):
                 agent = request.headers.get("User-Agent", "")[:256]
                 opened.device = {"ip": request.remote_addr, "ua": agent}

@@ -14,6 +14,13 @@ the caller's time (``EXPIRE key expires-now``), never with ``EXPIREAT``, so a
 caller whose clock differs from the server's neither loses live sessions nor
 keeps dead ones forever.
 
+A user's sessions are listed through a set at ``prefix + "u:" + user`` holding
+their keys, added to when a session is bound (a separate single-key command:
+on a cluster the set and the sessions live in different slots, and no
+cross-slot transaction is needed). The set has no TTL, so it can never end
+before a session it lists; members whose session is gone are pruned when the
+set is read (no keyspace notifications, which a cluster loses).
+
 Errors that mean the server cannot be reached or cannot serve right now
 (connection refused or lost, timeouts, cluster down, loading, failover) are
 raised as :class:`~satchel.StoreUnavailable`; other errors are bugs and pass
@@ -193,6 +200,8 @@ class RedisStore(Store):
         for name, text in record.data.items():
             args += ("d:" + name, text)
         self._run(self._create, key, args)
+        if record.user is not None:
+            self._index(record.user, key)
 
     def update(self, key: str, change: Change, now: int) -> bool:
         """Apply ``change`` in one script; False, writing nothing, if not live at ``now``."""
@@ -206,7 +215,10 @@ class RedisStore(Store):
         args += ["d:" + name for name in change.delete]
         for name, text in change.set.items():
             args += ("d:" + name, text)
-        return bool(self._run(self._update, key, args))
+        applied = bool(self._run(self._update, key, args))
+        if applied and change.user is not None:
+            self._index(change.user, key)
+        return applied
 
     def touch(self, key: str, expires: int, now: int) -> bool:
         """Move a live record's expiry (and TTL) to ``expires``; False if not live."""
@@ -217,7 +229,10 @@ class RedisStore(Store):
         flat = self._run(self._take, key, [now])
         if not flat:
             return None
-        return self._record(dict(zip(flat[::2], flat[1::2], strict=True)), now)
+        record = self._record(dict(zip(flat[::2], flat[1::2], strict=True)), now)
+        if record is not None and record.user is not None:
+            self._call(self.client.srem, self._user_key(record.user), key)
+        return record
 
     def delete(self, key: str) -> None:
         """Remove the record under ``key`` (one DEL); a missing key is fine."""
@@ -229,6 +244,38 @@ class RedisStore(Store):
     def purge(self, now: int, batch: int = 1000) -> t.Iterator[int]:
         """Nothing to do: every key carries a TTL and Redis deletes it itself."""
         return iter(())
+
+    def sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        """The user's live sessions, from their index set; dead members are pruned."""
+        index = self._user_key(user)
+        members = self._call(self.client.smembers, index)
+        keys = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+        found, dead = [], []
+        for key, record in zip(keys, self._load_many(keys, now), strict=True):
+            if record is not None and record.user == user:
+                found.append((key, record))
+            else:
+                dead.append(key)
+        if dead:
+            self._call(self.client.srem, index, *dead)
+        return found
+
+    def scan(self, now: int, batch: int = 1000) -> t.Iterator[tuple[str, Record]]:
+        """Every live session, by SCAN over the prefix (every node of a cluster)."""
+        pending: list[str] = []
+        try:
+            for raw in self.client.scan_iter(match=self.prefix + "*", count=batch):
+                name = raw.decode() if isinstance(raw, bytes) else raw
+                key = name[len(self.prefix) :]
+                if len(key) != 64:  # a user index, not a session
+                    continue
+                pending.append(key)
+                if len(pending) >= batch:
+                    yield from self._live_pairs(pending, now)
+                    pending = []
+        except _UNAVAILABLE as e:
+            raise _unavailable(e) from e
+        yield from self._live_pairs(pending, now)
 
     # rename: Store's default, take then create. On a cluster the old and new
     # keys are in different slots, so no one script or transaction can hold
@@ -243,6 +290,35 @@ class RedisStore(Store):
         self.client.close()
 
     # -- helpers ----------------------------------------------------------------
+
+    def _user_key(self, user: str) -> str:
+        return f"{self.prefix}u:{user}"
+
+    def _index(self, user: str, key: str) -> None:
+        self._call(self.client.sadd, self._user_key(user), key)
+
+    def _call(self, command: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
+        try:
+            return command(*args)
+        except _UNAVAILABLE as e:
+            raise _unavailable(e) from e
+
+    def _load_many(self, keys: list[str], now: int) -> list[Record | None]:
+        # One pipeline: one round trip per node instead of one per session.
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(self.prefix + key)
+        replies = self._call(pipe.execute)
+        return [self._record(fields, now) if fields else None for fields in replies]
+
+    def _live_pairs(self, keys: list[str], now: int) -> list[tuple[str, Record]]:
+        return [
+            (key, record)
+            for key, record in zip(keys, self._load_many(keys, now), strict=True)
+            if record is not None
+        ]
 
     def _run(self, script: t.Any, key: str, args: list[str | int]) -> t.Any:
         # Script calls EVALSHA and, if the server lost the script (restart,
