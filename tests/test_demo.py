@@ -1,0 +1,549 @@
+"""The demo app through Flask's test client: every route, logins, CSRF, revocation, the CLI.
+
+The browser tests are in tests/test_demo_browser.py. The tests on ``app`` run
+with the memory store, and again with the demo's default (SQLite) store once
+that exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+import typing as t
+from pathlib import Path
+
+import flask
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from satchel.demo import create_app
+from satchel.demo.account import WRONG_CREDENTIALS, describe_agent
+from satchel.demo.cli import main
+from satchel.demo.models import DEMO_PASSWORD, DEMO_USER, User, db
+
+from .demo_support import SID_COOKIE, STORES, seeded_instance, store_config
+
+PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+LAPTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+@pytest.fixture
+def instance(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    return seeded_instance(tmp_path_factory, tmp_path / "instance")
+
+
+@pytest.fixture(params=STORES)
+def app(request: pytest.FixtureRequest, instance: Path) -> Flask:
+    return create_app(store_config(request.param), instance_path=instance)
+
+
+def client_as(app: Flask, agent: str = LAPTOP) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = agent
+    return client
+
+
+def csrf_token(client: FlaskClient, page: str = "/login") -> str:
+    html = client.get(page).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, f"no CSRF token on {page}"
+    return match.group(1)
+
+
+def log_in(
+    client: FlaskClient,
+    username: str = DEMO_USER,
+    password: str = DEMO_PASSWORD,
+    query: str = "",
+) -> t.Any:
+    token = csrf_token(client)
+    return client.post(
+        "/login" + query,
+        data={"csrf_token": token, "username": username, "password": password},
+    )
+
+
+def logged_in(app: Flask, username: str = DEMO_USER, agent: str = LAPTOP) -> FlaskClient:
+    client = client_as(app, agent)
+    response = log_in(client, username)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.location == "/account"
+    return client
+
+
+def post_form(client: FlaskClient, path: str, **data: str) -> t.Any:
+    return client.post(path, data={"csrf_token": csrf_token(client, "/account"), **data})
+
+
+def other_handles(client: FlaskClient) -> list[str]:
+    html = client.get("/account").get_data(as_text=True)
+    return re.findall(r'name="handle" value="([0-9a-f]+)"', html)
+
+
+def session_cookie(client: FlaskClient) -> str | None:
+    cookie = client.get_cookie("session")
+    return None if cookie is None else cookie.value
+
+
+# -- the article's routes -------------------------------------------------------
+
+
+def test_hello_returns_the_wang_users_without_passwords(app: Flask) -> None:
+    response = app.test_client().get("/user/hello")
+    assert response.status_code == 200
+    assert response.json == [
+        {"id": 1, "username": "王天祥", "age": 22},
+        {"id": 2, "username": "王小明", "age": 19},
+    ]
+    assert "password" not in response.get_data(as_text=True)
+    assert "王天祥" in response.get_data(as_text=True)  # not \u738b...
+
+
+def test_the_seeded_users_include_others_the_query_leaves_out(app: Flask) -> None:
+    with app.app_context():
+        names = {u.username for u in db.session.scalars(db.select(User))}
+    assert {"王天祥", "王小明", "李雷", "韩梅梅", DEMO_USER} <= names
+
+
+def test_passwords_are_stored_hashed(app: Flask) -> None:
+    with app.app_context():
+        users = list(db.session.scalars(db.select(User)))
+        hashes = {user.password for user in users}
+        assert len(hashes) == len(users)  # salted: no two alike
+        for user in users:
+            assert user.password.startswith(("scrypt:", "pbkdf2:"))
+            assert DEMO_PASSWORD not in user.password
+        assert users[0].check_password(DEMO_PASSWORD)
+        assert not users[0].check_password(DEMO_PASSWORD + "x")
+
+
+def test_get_session_without_a_session(app: Flask) -> None:
+    response = app.test_client().get("/user/getSession")
+    assert response.get_data(as_text=True) == "用户未登录!!!"
+    assert session_cookie(app.test_client()) is None
+
+
+def test_set_session_then_get_session(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/user/setSession").get_data(as_text=True) == "设置session成功!!!"
+    assert SID_COOKIE.fullmatch(session_cookie(client) or "")
+    assert client.get("/user/getSession").get_data(as_text=True) == "STZZ"
+
+
+def test_set_session_by_post_needs_the_csrf_token(app: Flask) -> None:
+    client = app.test_client()
+    assert client.post("/user/setSession").status_code == 400
+    assert client.get("/user/getSession").get_data(as_text=True) == "用户未登录!!!"
+    token = csrf_token(client)
+    response = client.post("/user/setSession", headers={"X-CSRFToken": token})
+    assert response.get_data(as_text=True) == "设置session成功!!!"
+    assert client.get("/user/getSession").get_data(as_text=True) == "STZZ"
+
+
+def test_index_links_everything(app: Flask) -> None:
+    html = app.test_client().get("/").get_data(as_text=True)
+    for path in ("/user/hello", "/user/setSession", "/user/getSession", "/login"):
+        assert f'href="{path}"' in html
+
+
+def test_pages_send_security_headers(app: Flask) -> None:
+    response = app.test_client().get("/login")
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert app.test_client().get("/static/demo.css").status_code == 200
+
+
+def test_article_session_settings(app: Flask) -> None:
+    assert app.config["SESSION_COOKIE_NAME"] == "session"
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert app.config["SESSION_REFRESH_EACH_REQUEST"] is True
+    assert app.permanent_session_lifetime.days == 31
+
+
+# -- logging in -----------------------------------------------------------------
+
+
+def test_login_with_the_right_password(app: Flask) -> None:
+    client = client_as(app)
+    csrf_token(client)  # the login page starts an anonymous session, for its CSRF token
+    before = session_cookie(client)
+    assert before
+    response = log_in(client)
+    assert response.status_code == 302
+    assert response.location == "/account"
+    after = session_cookie(client)
+    assert after and SID_COOKIE.fullmatch(after)
+    assert after != before  # a new session id at login: fixation fails
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    assert cookie.http_only and cookie.same_site == "Lax" and cookie.path == "/"
+    assert cookie.expires is not None  # permanent: kept for the 31 days
+    html = client.get("/account").get_data(as_text=True)
+    assert "Your sessions" in html and "this device" in html
+    assert "Firefox 128 on Windows" in html
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [(DEMO_USER, "wrong"), ("nobody", DEMO_PASSWORD), ("nobody", "wrong"), ("STZZ", DEMO_PASSWORD)],
+)
+def test_wrong_password_and_unknown_user_get_the_same_answer(
+    app: Flask, username: str, password: str
+) -> None:
+    client = client_as(app)
+    response = log_in(client, username, password)
+    assert response.status_code == 401
+    html = response.get_data(as_text=True)
+    assert WRONG_CREDENTIALS in html
+    assert "Sign in" in html
+    assert client.get("/account").status_code == 302  # still not logged in
+
+
+def test_empty_login_form_is_re_rendered(app: Flask) -> None:
+    client = app.test_client()
+    response = client.post("/login", data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 400
+    assert "This field is required." in response.get_data(as_text=True)
+
+
+def test_login_without_csrf_token_is_refused(app: Flask) -> None:
+    client = app.test_client()
+    response = client.post("/login", data={"username": DEMO_USER, "password": DEMO_PASSWORD})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert client.get("/account").status_code == 302
+
+
+def test_csrf_token_of_another_session_is_refused(app: Flask) -> None:
+    token = csrf_token(app.test_client())
+    client = app.test_client()
+    csrf_token(client)  # a session of its own
+    response = client.post(
+        "/login", data={"csrf_token": token, "username": DEMO_USER, "password": DEMO_PASSWORD}
+    )
+    assert response.status_code == 400
+
+
+def test_login_follows_a_local_next(app: Flask) -> None:
+    response = log_in(client_as(app), query="?next=/user/getSession")
+    assert response.location == "/user/getSession"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil"])
+def test_login_ignores_a_foreign_next(app: Flask, target: str) -> None:
+    response = log_in(client_as(app), query=f"?next={target}")
+    assert response.location == "/account"
+
+
+def test_login_page_redirects_when_logged_in(app: Flask) -> None:
+    client = logged_in(app)
+    assert client.get("/login").location == "/account"
+
+
+def test_any_seeded_user_can_log_in(app: Flask) -> None:
+    client = logged_in(app, "王天祥")
+    assert "王天祥" in client.get("/account").get_data(as_text=True)
+
+
+# -- the account page -------------------------------------------------------------
+
+
+def test_account_needs_login(app: Flask) -> None:
+    response = app.test_client().get("/account")
+    assert response.status_code == 302
+    assert response.location == "/login?next=/account"
+
+
+def test_tampered_cookie_is_a_stranger(app: Flask) -> None:
+    client = logged_in(app)
+    value = session_cookie(client)
+    assert value
+    client.set_cookie("session", value[:-4] + ("AAAA" if value[-4:] != "AAAA" else "BBBB"))
+    response = client.get("/account")
+    assert response.status_code == 302
+    assert response.location == "/login?next=/account&ended=1"
+    assert session_cookie(client) is None  # the bad cookie is deleted
+
+
+def test_garbage_cookie_is_a_stranger(app: Flask) -> None:
+    client = app.test_client()
+    client.set_cookie("session", "not-a-session")
+    assert client.get("/account").status_code == 302
+    assert client.get("/user/getSession").get_data(as_text=True) == "用户未登录!!!"
+
+
+def test_sessions_list_every_device_of_the_user_only(app: Flask) -> None:
+    laptop = logged_in(app, agent=LAPTOP)
+    logged_in(app, agent=PHONE)
+    logged_in(app, "李雷", agent=PHONE)  # somebody else's: not listed
+    html = laptop.get("/account").get_data(as_text=True)
+    assert html.count("<tr") == 3  # header + 2 sessions
+    assert "Safari 17 on iPhone" in html and "Firefox 128 on Windows" in html
+    assert "127.0.0.1" in html
+    assert html.count('data-current="yes"') == 1
+    assert len(other_handles(laptop)) == 1
+
+
+def test_revoked_session_lands_on_the_login_page(app: Flask) -> None:
+    laptop = logged_in(app, agent=LAPTOP)
+    phone = logged_in(app, agent=PHONE)
+    phone.get("/user/setSession")
+    [handle] = other_handles(laptop)
+    response = post_form(laptop, "/account/revoke", handle=handle)
+    assert response.location == "/account"
+    assert "Signed out that session." in laptop.get("/account").get_data(as_text=True)
+    assert other_handles(laptop) == []
+
+    response = phone.get("/account")
+    assert response.location == "/login?next=/account&ended=1"
+    login_page = phone.get(response.location).get_data(as_text=True)
+    assert "Your session has ended" in login_page
+    assert phone.get("/user/getSession").get_data(as_text=True) == "用户未登录!!!"
+    assert laptop.get("/account").status_code == 200  # the revoker stays
+
+
+def test_cannot_revoke_somebody_elses_session(app: Flask) -> None:
+    mine = logged_in(app)
+    theirs = logged_in(app, "李雷")
+    # Their handle, as a guess or a leak would give it: straight from the store.
+    manager = app.session_interface.server_sessions(app)  # type: ignore[attr-defined]
+    with app.app_context():
+        their_id = db.session.scalar(db.select(User.id).filter_by(username="李雷"))
+    [info] = manager.sessions_of(str(their_id))
+    response = post_form(mine, "/account/revoke", handle=info.handle)
+    assert response.location == "/account"
+    assert "That session had already ended." in mine.get("/account").get_data(as_text=True)
+    assert theirs.get("/account").status_code == 200
+
+
+def test_revoke_an_unknown_handle(app: Flask) -> None:
+    client = logged_in(app)
+    post_form(client, "/account/revoke", handle="0" * 64)
+    assert "already ended" in client.get("/account").get_data(as_text=True)
+
+
+def test_sign_out_everywhere_else(app: Flask) -> None:
+    laptop = logged_in(app, agent=LAPTOP)
+    others = [logged_in(app, agent=PHONE) for _ in range(2)]
+    bystander = logged_in(app, "李雷")
+    assert "Sign out everywhere else" in laptop.get("/account").get_data(as_text=True)
+    post_form(laptop, "/account/revoke-others")
+    html = laptop.get("/account").get_data(as_text=True)
+    assert "Signed out 2 other sessions." in html
+    assert "Sign out everywhere else" not in html  # nothing else left
+    for other in others:
+        assert other.get("/account").location == "/login?next=/account&ended=1"
+    assert bystander.get("/account").status_code == 200
+
+
+def test_account_forms_need_the_csrf_token(app: Flask) -> None:
+    laptop = logged_in(app)
+    phone = logged_in(app, agent=PHONE)
+    [handle] = other_handles(laptop)
+    assert laptop.post("/account/revoke", data={"handle": handle}).status_code == 400
+    assert laptop.post("/account/revoke-others").status_code == 400
+    assert laptop.post("/logout").status_code == 400
+    assert phone.get("/account").status_code == 200
+    assert laptop.get("/account").status_code == 200
+
+
+def test_account_actions_need_login(app: Flask) -> None:
+    client = app.test_client()
+    token = csrf_token(client)
+    for path in ("/account/revoke", "/account/revoke-others"):
+        response = client.post(path, data={"csrf_token": token, "handle": "x"})
+        assert response.status_code == 302
+        assert response.location.startswith("/login?next=")
+
+
+def test_logout_ends_the_session_on_the_server(app: Flask) -> None:
+    client = logged_in(app)
+    old = session_cookie(client)
+    response = post_form(client, "/logout")
+    assert response.location == "/login?signed_out=1"
+    assert session_cookie(client) is None
+    assert "You are signed out." in client.get(response.location).get_data(as_text=True)
+    replay = app.test_client()
+    replay.set_cookie("session", old or "")
+    assert replay.get("/account").location == "/login?next=/account&ended=1"
+
+
+def test_logout_of_the_current_row(app: Flask) -> None:
+    client = logged_in(app)
+    html = client.get("/account").get_data(as_text=True)
+    current = html.split('data-current="yes"', 1)[1].split("</tr>", 1)[0]
+    assert 'action="/logout"' in current
+
+
+@pytest.mark.parametrize(
+    ("agent", "label"),
+    [
+        (PHONE, "Safari 17 on iPhone"),
+        (LAPTOP, "Firefox 128 on Windows"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+            " HeadlessChrome/131.0.0.0 Safari/537.36",
+            "Headless Chrome 131 on Linux",
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like"
+            " Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+            "Edge 126 on macOS",
+        ),
+        ("curl/8.5.0", "curl 8.5.0"),
+        ("", "Unknown device"),
+        (None, "Unknown device"),
+        ("x" * 60, "x" * 39 + "…"),
+    ],
+)
+def test_device_names(agent: str | None, label: str) -> None:
+    assert describe_agent(agent) == label
+
+
+# -- the factory ------------------------------------------------------------------
+
+
+def test_secret_key_is_generated_once_and_kept(instance: Path) -> None:
+    key_file = instance / "secret_key"
+    first = create_app({"SESSION_STORE": "memory://"}, instance_path=instance)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    second = create_app({"SESSION_STORE": "memory://"}, instance_path=instance)
+    assert first.secret_key == second.secret_key == key_file.read_text().strip()
+    assert len(str(first.secret_key)) == 64
+
+
+def test_secret_key_is_fresh_per_instance(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    a = create_app({"SESSION_STORE": "memory://"}, instance_path=tmp_path / "a")
+    b = create_app({"SESSION_STORE": "memory://"}, instance_path=tmp_path / "b")
+    assert a.secret_key != b.secret_key
+
+
+def test_config_overrides_win(instance: Path) -> None:
+    app = create_app({"SESSION_STORE": "memory://", "SECRET_KEY": "k" * 40}, instance_path=instance)
+    assert app.secret_key == "k" * 40
+
+
+def test_default_paths_are_in_the_instance_folder(instance: Path) -> None:
+    app = create_app({"SESSION_STORE": "memory://"}, instance_path=instance)
+    assert app.instance_path == str(instance.resolve())
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance.resolve()}/users.db"
+    assert (instance / "users.db").exists()
+
+
+def test_default_session_store_is_sqlite_in_the_instance_folder(instance: Path) -> None:
+    store_config("default")  # skips until satchel.stores.sqlite exists
+    app = create_app(instance_path=instance)
+    assert app.config["SESSION_STORE"] == f"sqlite:///{instance.resolve()}/sessions.db"
+    client = logged_in(app)
+    assert client.get("/account").status_code == 200
+    assert (instance / "sessions.db").exists()
+
+
+def test_default_instance_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from satchel.demo.app import default_instance_path
+
+    monkeypatch.delenv("SATCHEL_DEMO_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_instance_path() == tmp_path / "satchel-demo"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_instance_path() == tmp_path / ".local" / "share" / "satchel-demo"
+    monkeypatch.setenv("SATCHEL_DEMO_DIR", str(tmp_path / "here"))
+    assert default_instance_path() == tmp_path / "here"
+
+
+def test_flask_app_option_loads_the_factory(
+    monkeypatch: pytest.MonkeyPatch, instance: Path
+) -> None:
+    # What `flask --app satchel.demo:create_app run` does to find the app.
+    from flask.cli import ScriptInfo
+
+    monkeypatch.setenv("SATCHEL_DEMO_DIR", str(instance))
+    monkeypatch.setenv("FLASK_SESSION_STORE", "memory://")
+    app = ScriptInfo(app_import_path="satchel.demo:create_app").load_app()
+    assert app.config["SESSION_STORE"] == "memory://"
+    assert app.test_client().get("/user/hello").status_code == 200
+
+
+# -- the command ------------------------------------------------------------------
+
+
+def test_cli_help() -> None:
+    result = CliRunner().invoke(main, ["demo", "--help"])
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--store", "--instance"):
+        assert option in result.output
+
+
+def test_cli_bare_shows_help() -> None:
+    result = CliRunner().invoke(main, [])
+    assert result.exit_code == 2
+    assert "demo" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["demo", "--port", "0"], "--port"),
+        (["demo", "--port", "http"], "--port"),
+        (["demo", "--bogus"], "--bogus"),
+        (["demo", "--store"], "--store"),
+        (["nonsense"], "nonsense"),
+    ],
+)
+def test_cli_wrong_arguments_are_one_line(args: list[str], says: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("satchel: error:") and says in lines[0]
+
+
+def test_cli_bad_store_url_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["demo", "--store", "no-url", "--instance", str(tmp_path / "i")]
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "SESSION_STORE" in lines[0], result.output
+
+
+def test_cli_starts_the_app_with_the_store(monkeypatch: pytest.MonkeyPatch, instance: Path) -> None:
+    started: list[tuple[Flask, dict[str, t.Any]]] = []
+
+    def run(self: Flask, **kwargs: t.Any) -> None:  # records instead of serving forever
+        started.append((self, kwargs))
+
+    monkeypatch.setattr(flask.Flask, "run", run)
+    result = CliRunner().invoke(
+        main,
+        ["demo", "--store", "memory://", "--port", "5123", "--instance", str(instance)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:5123/" in result.output
+    assert f"sign in as {DEMO_USER}, password {DEMO_PASSWORD}" in result.output
+    [(app, kwargs)] = started
+    assert kwargs == {"host": "127.0.0.1", "port": 5123}
+    assert app.config["SESSION_STORE"] == "memory://"
+    assert json.loads(app.test_client().get("/user/hello").data)[0]["username"] == "王天祥"
+
+
+def test_cli_port_in_use_is_one_line(monkeypatch: pytest.MonkeyPatch, instance: Path) -> None:
+    def run(self: Flask, **kwargs: t.Any) -> None:
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(flask.Flask, "run", run)
+    result = CliRunner().invoke(main, ["demo", "--store", "memory://", "--instance", str(instance)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "satchel: error: cannot listen on 127.0.0.1:5000: Address already in use"
+    )
