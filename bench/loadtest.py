@@ -1,6 +1,6 @@
 """Over HTTP: each set-up's app under gunicorn on loopback, loaded by wrk.
 
-    .venv/bin/python bench/loadtest.py [--seconds 5] [--concurrency 8 32] [--only NAME ...] [--json FILE]
+    .venv/bin/python bench/loadtest.py [--seconds 5] [--concurrency 8 32] [--only NAME ...]
 
 For every set-up, the same app (``bench/wsgi.py``) runs under gunicorn (2 sync
 workers: this machine has 2 cores) and wrk loads ``/read`` and ``/write`` with
