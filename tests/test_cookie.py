@@ -373,3 +373,25 @@ def test_unusable_cookie_names_are_refused(name: str) -> None:
     app.config.update(SECRET_KEY="k" * 32, SESSION_COOKIE_NAME=name)
     with pytest.raises(ConfigError, match="cookie name"):
         Satchel(app)
+
+
+def test_invalid_and_expired_cookies_are_signalled_with_a_hash(clock: Clock) -> None:
+    from satchel import signals
+
+    app = make_satchel_app({"PERMANENT_SESSION_LIFETIME": 600}, clock=clock)
+    _, value = logged_in(app)
+    events: list[dict[str, t.Any]] = []
+
+    def receiver(sender: t.Any, **kwargs: t.Any) -> None:
+        assert sender is app
+        events.append(kwargs)
+
+    with signals.session_invalid.connected_to(receiver, app):
+        read_user(app, "session=forged.cookie.value")
+        assert len(events) == 1 and events[0]["reason"] == "signature"
+        assert len(events[0]["token_hash"]) == 64 and "forged" not in str(events)
+        read_user(app, f"session={value}")
+        assert len(events) == 1  # a valid cookie is not reported
+        clock.advance(601)
+        read_user(app, f"session={value}")
+        assert events[-1]["reason"] == "expired" and value not in str(events)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import typing as t
 
+from itsdangerous import SignatureExpired
+
 from .config import BROWSER_COOKIE_LIMIT
 from .exc import CookieTooLarge
 from .session import Session
@@ -72,6 +74,7 @@ def open_session(
     now: float,
     session_class: type[Session] = Session,
     not_before: t.Callable[[str], int | None] | None = None,
+    on_invalid: t.Callable[[str, str], object] | None = None,
 ) -> Session:
     """Return the session carried by the first valid cookie of ``values``.
 
@@ -80,14 +83,25 @@ def open_session(
     :param now: the current time in seconds since the epoch.
     :param not_before: with cookie revocation on, returns a user's not-before
         time: cookies of that user created earlier are refused.
+    :param on_invalid: called with ``(value, reason)`` for each cookie refused:
+        ``"expired"`` (idle, absolute or revoked) or ``"signature"`` (it does
+        not verify or open), so the caller can signal it (R41).
     """
     track = absolute is not None or not_before is not None
     for value in values[:MAX_DUPLICATES]:
         try:
             data, signed_at, by_current_key = serializer.open(value, max_age, want_timestamp=track)
+        except SignatureExpired:
+            if on_invalid is not None:
+                on_invalid(value, "expired")
+            continue
         except Exception:  # any unreadable cookie means no session, never a 500
+            if on_invalid is not None:
+                on_invalid(value, "signature")
             continue
         if not isinstance(data, dict):
+            if on_invalid is not None:
+                on_invalid(value, "signature")
             continue
         created = user = None
         if track:
@@ -98,6 +112,8 @@ def open_session(
                 user = data.pop(USER_KEY, None)
                 user = user if isinstance(user, str) else None
             if _dead(created, user, now, absolute, not_before):
+                if on_invalid is not None:
+                    on_invalid(value, "expired")
                 dropped = session_class()
                 dropped.modified = True  # deletes the cookie on the way out
                 return dropped

@@ -14,7 +14,8 @@ signal                 keyword arguments
 ``session_destroyed``  ``key``
 ``session_expired``    ``key``, ``reason`` (``"idle"`` or ``"absolute"``)
 ``session_conflict``   ``key``, ``dropped`` (the session keys not saved)
-``session_invalid``    ``token_hash``, ``reason``
+``session_invalid``    ``token_hash``, ``reason`` (``"signature"``, or ``"expired"``
+                       for a signed cookie past its lifetime or revoked)
 ``session_revoked``    ``key``, ``user``
 =====================  ==============================================
 """

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
 
-from .. import cookie
+from .. import cookie, signals
 from ..checks import log_findings
 from ..config import (
     DEFAULTS,
@@ -39,7 +39,7 @@ from ..exc import StoreUnavailable
 from ..fields import PlainFields, SealedFields
 from ..ids import IdSigner
 from ..revocation import NotBefore
-from ..server import ServerSession, ServerSessions
+from ..server import ServerSession, ServerSessions, token_hash
 from ..session import Session
 from ..signing import Clock, CookieSerializer, sha1
 from ..stores import Store, store_from_url
@@ -331,6 +331,9 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
                 now=now,
                 session_class=self.session_class,
                 not_before=None if revocation is None else lambda u: revocation.get(u, int(now)),
+                on_invalid=lambda value, reason: signals.session_invalid.send(
+                    app, token_hash=token_hash(value), reason=reason
+                ),
             )
         except StoreUnavailable as e:
             # Fail closed: a cookie that cannot be checked for revocation is not trusted.
