@@ -10,7 +10,7 @@ import typing as t
 import pytest
 import sqlalchemy as sa
 
-from satchel import Satchel
+from satchel import ConfigError, Satchel
 from satchel.exc import StoreUnavailable
 from satchel.ids import IdSigner
 from satchel.stores import Change, Record, Store, store_from_url
@@ -65,6 +65,19 @@ def test_store_from_url_makes_a_working_sql_store(server: str) -> None:
         if not existed:
             store.drop_table()
         store.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["nosuchdatabase://h/db", "postgresql+nosuchdriver://u:hunter2@h/db", "not a url"]
+)
+def test_a_url_no_database_answers_is_a_config_error_at_start_up(url: str, clock: Clock) -> None:
+    from flask import Flask
+
+    app = Flask("app")
+    app.config.update(SECRET_KEY="s" * 32, SESSION_STORE=url)
+    with pytest.raises(ConfigError, match="SESSION_STORE") as info:
+        Satchel(app, clock=clock)
+    assert "hunter2" not in str(info.value)  # no password in logs
 
 
 @pytest.mark.parametrize("server", SERVERS)

@@ -6,8 +6,8 @@ One file holds the sessions of all the processes and threads of an app:
   to the log (``synchronous=NORMAL``: a crash of the app loses nothing; a power
   cut may lose the last writes, never the file);
 * **one connection per thread and per process**, opened on first use and
-  cached (a connection carried across ``fork()`` is never used, nor closed,
-  in the child, as SQLite requires);
+  cached; one inherited across ``fork()`` is left alone in the child, as
+  SQLite requires;
 * a **busy timeout**: a process that finds the file locked waits for it, up
   to ``timeout`` seconds, before :class:`~satchel.StoreUnavailable` is raised;
 * **atomic merges across processes**: :meth:`SQLiteStore.update` merges in a
@@ -26,6 +26,12 @@ Schema (created on first use)::
     created  INTEGER            -- seconds since the epoch
     expires  INTEGER            -- indexed, for purge
     user_id  TEXT               -- indexed where not null, to list a user's sessions
+
+The table is ``WITHOUT ROWID``: rows live in the primary key's b-tree, so a
+load walks one b-tree instead of an index and then the table. With a million
+sessions that is about a quarter less read cost, a smaller file, and a purge
+about five times faster (no separate key index to delete from at random
+places; see bench/scale.py).
 """
 
 from __future__ import annotations
@@ -98,6 +104,11 @@ class SQLiteStore(Store):
     :param table: the table to keep sessions in, created on first use.
     :param timeout: seconds to wait for a lock held by another connection
         before raising :class:`~satchel.StoreUnavailable`.
+    :param mmap_size: how many bytes of the file each connection reads through
+        memory mapping instead of ``read()`` calls (0 turns it off). Mapped pages
+        are the OS page cache, shared by every connection and process, so a
+        load costs the same with a million sessions as with a thousand. Turn
+        it off where the file lives on a network file system.
     :raises satchel.ConfigError: if the directory does not exist or the path is
         an in-memory database (which no two threads would share).
     """
@@ -108,6 +119,7 @@ class SQLiteStore(Store):
         table: str = "satchel_sessions",
         *,
         timeout: float = 5.0,
+        mmap_size: int = 1 << 30,
     ) -> None:
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
@@ -123,6 +135,7 @@ class SQLiteStore(Store):
             )
         self.table = check_table_name(table)
         self.timeout = timeout
+        self.mmap_size = int(mmap_size)
         self._local = threading.local()
         self._lock = threading.Lock()
         # Every open connection, by thread: close() closes them all, and those of
@@ -148,7 +161,7 @@ class SQLiteStore(Store):
         self._sql_touch = f"UPDATE {q} SET expires = ? WHERE key = ? AND expires > ?"
         self._sql_delete = f"DELETE FROM {q} WHERE key = ?"
         self._sql_purge = (
-            f"DELETE FROM {q} WHERE rowid IN (SELECT rowid FROM {q} WHERE expires <= ? LIMIT ?)"
+            f"DELETE FROM {q} WHERE key IN (SELECT key FROM {q} WHERE expires <= ? LIMIT ?)"
         )
 
     @classmethod
@@ -193,6 +206,7 @@ class SQLiteStore(Store):
                 raise _unavailable(e, self.path) from e
             try:
                 conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute(f"PRAGMA mmap_size = {self.mmap_size}")
                 if not self._ready:
                     self._create_schema(conn)
                     self._ready = True
@@ -211,7 +225,7 @@ class SQLiteStore(Store):
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {q} (key TEXT PRIMARY KEY, data TEXT NOT NULL,"
-            " created INTEGER NOT NULL, expires INTEGER NOT NULL, user_id TEXT)"
+            " created INTEGER NOT NULL, expires INTEGER NOT NULL, user_id TEXT) WITHOUT ROWID"
         )
         conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_expires" ON {q} (expires)')
         # Partial: anonymous sessions cost no entry in it.
