@@ -55,8 +55,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # count belongs to the parent process. Bumped by a fork hook, so that the hot
 # path compares two ints instead of calling os.getpid() (a syscall) each time.
 _forks = 0
-# Connections inherited from the parent process: kept referenced so that they
-# are never used nor closed here (closing one may release the parent's locks).
+# Connections inherited from the parent process: kept referenced so that this
+# process never touches them, not even to close them (SQLite: a connection must
+# not cross fork()).
 _inherited: list[sqlite3.Connection] = []
 
 
@@ -104,11 +105,11 @@ class SQLiteStore(Store):
     :param table: the table to keep sessions in, created on first use.
     :param timeout: seconds to wait for a lock held by another connection
         before raising :class:`~satchel.StoreUnavailable`.
-    :param mmap_size: how many bytes of the file each connection reads through
-        memory mapping instead of ``read()`` calls (0 turns it off). Mapped pages
-        are the OS page cache, shared by every connection and process, so a
-        load costs the same with a million sessions as with a thousand. Turn
-        it off where the file lives on a network file system.
+    :param mmap_size: how many bytes of the file connections read through
+        memory mapping instead of ``read()`` calls (0 turns it off): no system
+        call nor copy per page, and the mapped pages are the OS page cache,
+        shared by every connection and process. Turn it off where the file
+        lives on a network file system.
     :raises satchel.ConfigError: if the directory does not exist or the path is
         an in-memory database (which no two threads would share).
     """
@@ -154,10 +155,17 @@ class SQLiteStore(Store):
             f"INSERT OR REPLACE INTO {q} (key, data, created, expires, user_id)"
             " VALUES (?, ?, ?, ?, ?)"
         )
-        # Merges: user_id is only written when the change names a user, so that
-        # its index is not rewritten on every update.
-        self._sql_patch = f"UPDATE {q} SET data = json_patch(data, ?), expires = ?"
-        self._sql_set = f"UPDATE {q} SET data = ?, expires = ?"
+        # Merges, by (replace, user named): user_id is only written when the
+        # change names a user, so that its index is not rewritten every time.
+        live = " WHERE key = ? AND expires > ?"
+        patch, set_ = f"UPDATE {q} SET data = json_patch(data, ?)", f"UPDATE {q} SET data = ?"
+        self._sql_merge = {
+            (False, False): f"{patch}, expires = ?{live}",
+            (False, True): f"{patch}, expires = ?, user_id = ?{live}",
+            (True, False): f"{set_}, expires = ?{live}",
+            (True, True): f"{set_}, expires = ?, user_id = ?{live}",
+        }
+        self._sql_write = f"{set_}, expires = ?, user_id = ? WHERE key = ?"
         self._sql_touch = f"UPDATE {q} SET expires = ? WHERE key = ? AND expires > ?"
         self._sql_delete = f"DELETE FROM {q} WHERE key = ?"
         self._sql_purge = (
@@ -200,7 +208,7 @@ class SQLiteStore(Store):
                     self.path,
                     timeout=self.timeout,
                     isolation_level=None,  # autocommit; transactions are explicit
-                    check_same_thread=False,  # only close() uses it from another thread
+                    check_same_thread=False,  # close() may close it from another thread
                 )
             except sqlite3.Error as e:
                 raise _unavailable(e, self.path) from e
@@ -273,16 +281,15 @@ class SQLiteStore(Store):
             # write, so the merge is atomic across processes. A merge patch
             # (RFC 7396) sets the keys given and removes those given as null.
             if change.replace:
-                sql, data = self._sql_set, json.dumps(dict(change.set))
+                data = json.dumps(dict(change.set))
             else:
                 patch: dict[str, str | None] = dict.fromkeys(change.delete)
                 patch.update(change.set)
-                sql, data = self._sql_patch, json.dumps(patch)
+                data = json.dumps(patch)
+            sql = self._sql_merge[change.replace, change.user is not None]
             if change.user is None:
-                sql += " WHERE key = ? AND expires > ?"
                 args: tuple[t.Any, ...] = (data, change.expires, key, now)
             else:
-                sql += ", user_id = ? WHERE key = ? AND expires > ?"
                 args = (data, change.expires, change.user, key, now)
             return conn.execute(sql, args).rowcount == 1
         except sqlite3.Error as e:
@@ -297,9 +304,7 @@ class SQLiteStore(Store):
                 return False
             data = json.dumps(change.apply(_decode(row[0])))
             user = row[3] if change.user is None else change.user
-            conn.execute(
-                self._sql_set + ", user_id = ? WHERE key = ?", (data, change.expires, user, key)
-            )
+            conn.execute(self._sql_write, (data, change.expires, user, key))
         return True
 
     def touch(self, key: str, expires: int, now: int) -> bool:
