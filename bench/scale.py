@@ -3,7 +3,7 @@ and does purging a million expired sessions stay within bounded memory?
 
     .venv/bin/python bench/scale.py [--backend sqlite|postgres] [--sizes 1000 100000 1000000]
                                     [--reads 2000] [--rounds 9] [--batch 1000]
-                                    [--dir DIR] [--json bench/results/scale.json]
+                                    [--mmap-size BYTES] [--dir DIR] [--json FILE]
 
 1. Fills one store per size with that many sessions (a bulk insert in one
    transaction, outside the store's API: it is set-up, not what is measured).
@@ -143,9 +143,12 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     parser.add_argument("--mmap-size", type=int, help="SQLiteStore's mmap_size (0: off)")
     parser.add_argument("--dir", type=Path, help="where SQLite files go (default: a temp dir)")
     parser.add_argument(
-        "--json", type=Path, default=Path(__file__).parent / "results" / "scale.json"
+        "--json", type=Path, help="default: bench/results/scale.json (scale-postgres.json)"
     )
     args = parser.parse_args(argv)
+    if args.json is None:
+        name = "scale.json" if args.backend == "sqlite" else f"scale-{args.backend}.json"
+        args.json = Path(__file__).parent / "results" / name
     sizes = sorted(args.sizes)
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

@@ -64,6 +64,36 @@ def test_processes_updating_different_keys_all_survive(tmp_path: Path, method: s
     assert reopened is not None and set(reopened.data) == expected | {"after"}
 
 
+def _first_use_worker(path: str, n: int, start: t.Any) -> None:
+    store = SQLiteStore(path)
+    start.wait(timeout=30)
+    for j in range(20):
+        store.create(f"{n:04x}{j:060x}", record({"a": "1"}))
+
+
+@pytest.mark.skipif("fork" not in METHODS, reason="needs fork to start processes quickly")
+def test_workers_starting_together_on_a_new_file_all_work(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(8):  # the first uses race to set the file up
+        path = str(tmp_path / f"new-{trial}.db")
+        start = ctx.Barrier(PROCESSES)
+        procs = [
+            ctx.Process(target=_first_use_worker, args=(path, n, start)) for n in range(PROCESSES)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+        assert [p.exitcode for p in procs] == [0] * PROCESSES, f"trial {trial}"
+        store = SQLiteStore(path)
+        assert all(
+            store.load(f"{n:04x}{j:060x}", NOW) is not None
+            for n in range(PROCESSES)
+            for j in range(20)
+        )
+        store.close()
+
+
 @pytest.mark.parametrize("merge_in_sql", [True, False])
 def test_values_survive_merges_byte_for_byte(tmp_path: Path, merge_in_sql: bool) -> None:
     store = SQLiteStore(tmp_path / "s.db")

@@ -41,6 +41,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import typing as t
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -230,7 +231,17 @@ class SQLiteStore(Store):
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         q, table = f'"{self.table}"', self.table
         # WAL is a property of the file: set once, kept by every later connection.
-        conn.execute("PRAGMA journal_mode = WAL")
+        # Switching to it ignores the busy timeout when another process is
+        # switching too (several workers starting on a new file): wait here.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {q} (key TEXT PRIMARY KEY, data TEXT NOT NULL,"
             " created INTEGER NOT NULL, expires INTEGER NOT NULL, user_id TEXT) WITHOUT ROWID"
