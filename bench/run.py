@@ -12,11 +12,8 @@ app in the same run.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
-import shutil
 import sys
-import tempfile
 import typing as t
 from pathlib import Path
 
@@ -36,20 +33,11 @@ def satchel_signed(app: Flask) -> None:
     satchel.Satchel(app)
 
 
-def satchel_sqlite(app: Flask) -> None:
-    # A fresh file per run, removed at exit.
-    directory = tempfile.mkdtemp(prefix="satchel-bench-")
-    atexit.register(shutil.rmtree, directory, True)
-    app.config["SESSION_STORE"] = f"sqlite:///{directory}/sessions.db"
-    satchel.Satchel(app)
-
-
 #: name -> how to set up the app (None: no session at all)
 SETUPS: dict[str, t.Callable[[Flask], None] | None] = {
     "none": None,
     "flask": flask_builtin,
     "satchel-signed": satchel_signed,
-    "satchel-sqlite": satchel_sqlite,
 }
 
 

@@ -5,8 +5,8 @@ and does purging a million expired sessions stay within bounded memory?
                                     [--reads 2000] [--rounds 9] [--batch 1000]
                                     [--mmap-size BYTES] [--dir DIR] [--json FILE]
 
-1. Fills one store per size with that many sessions (a bulk insert in one
-   transaction, outside the store's API: it is set-up, not what is measured).
+1. Fills one store per size with that many sessions (``create_many``: a bulk
+   insert in one transaction; it is set-up, not what is measured).
 2. Times ``load`` of random existing keys, in rounds interleaved across the
    sizes so machine noise hits them alike, and prints the median cost per
    call for each size and its ratio to the smallest (the target for SQLite:
@@ -36,14 +36,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import sqlalchemy as sa
 from common import machine
 
-from satchel.stores import Store
+from satchel.stores import Record
+from satchel.stores.sql import SQLStore
+from satchel.stores.sqlite import SQLiteStore
 
 NOW = 1_800_000_000
 LIFETIME = 3600
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-DATA = json.dumps({"user": '"stzz"', "_permanent": "true", "cart": "[1,2,3]", "csrf": '"x"'})
+DATA = {"user": '"stzz"', "_permanent": "true", "cart": "[1,2,3]", "csrf": '"x"'}
 
 
 def session_key(n: int) -> str:
@@ -51,10 +54,10 @@ def session_key(n: int) -> str:
     return hashlib.sha256(n.to_bytes(8, "big")).hexdigest()
 
 
-def rows(size: int) -> Iterator[tuple[str, str, int, int, str | None]]:
+def records(size: int) -> Iterator[tuple[str, Record]]:
     for n in range(size):
         user = f"user-{n % 50_000}" if n % 3 == 0 else None
-        yield session_key(n), DATA, NOW - 100, NOW + LIFETIME, user
+        yield session_key(n), Record(dict(DATA), NOW - 100, NOW + LIFETIME, user)
 
 
 def rss_anon_kib() -> int:
@@ -80,53 +83,24 @@ class Backend:
         self.options = {} if mmap_size is None else {"mmap_size": mmap_size}
         self.cleanups: list[t.Callable[[], None]] = []
 
-    def make(self, size: int) -> Store:
+    def make(self, size: int) -> SQLiteStore | SQLStore:
         if self.name == "sqlite":
-            from satchel.stores.sqlite import SQLiteStore
-
             path = self.directory / f"scale-{size}.db"
             path.unlink(missing_ok=True)
             sqlite_store = SQLiteStore(path, **self.options)
             self.cleanups.append(sqlite_store.close)
             return sqlite_store
-        from satchel.stores.sql import SQLStore
-
         sql_store = SQLStore(POSTGRES_URL, table=f"satchel_scale_{size}")
         sql_store.drop_table()
         self.cleanups += [sql_store.close, sql_store.drop_table]
         return sql_store
 
-    def fill(self, store: Store, size: int) -> None:
-        store.load(session_key(0), NOW)  # creates the table
-        if self.name == "sqlite":
-            import sqlite3
-
-            from satchel.stores.sqlite import SQLiteStore
-
-            assert isinstance(store, SQLiteStore)
-            conn = sqlite3.connect(store.path, isolation_level=None)
-            conn.execute("BEGIN")
-            conn.executemany(
-                f'INSERT INTO "{store.table}" (key, data, created, expires, user_id)'
-                " VALUES (?, ?, ?, ?, ?)",
-                rows(size),
-            )
-            conn.execute("COMMIT")
-            conn.close()
-            return
-        import itertools
-
-        import sqlalchemy as sa
-
-        from satchel.stores.sql import SQLStore
-
-        assert isinstance(store, SQLStore)
-        names = ("key", "data", "created", "expires", "user_id")
-        it = rows(size)
-        with store.engine.begin() as conn:
-            while chunk := [dict(zip(names, r, strict=True)) for r in itertools.islice(it, 10_000)]:
-                conn.execute(sa.insert(store.table), chunk)
-            conn.execute(sa.text(f"ANALYZE {store.table.name}"))
+    def fill(self, store: SQLiteStore | SQLStore, size: int) -> None:
+        """``size`` sessions through the store's bulk insert: one transaction."""
+        store.create_many(records(size))
+        if isinstance(store, SQLStore):
+            with store.engine.begin() as conn:
+                conn.execute(sa.text(f"ANALYZE {store.table.name}"))
 
     def close(self) -> None:
         for cleanup in reversed(self.cleanups):
@@ -166,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
 
 
 def run(backend: Backend, sizes: list[int], args: argparse.Namespace) -> dict[str, t.Any]:
-    stores: dict[int, Store] = {}
+    stores: dict[int, SQLiteStore | SQLStore] = {}
     fill: dict[int, float] = {}
     for size in sizes:
         stores[size] = store = backend.make(size)

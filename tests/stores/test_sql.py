@@ -80,6 +80,13 @@ def test_a_url_no_database_answers_is_a_config_error_at_start_up(url: str, clock
     assert "hunter2" not in str(info.value)  # no password in logs
 
 
+def test_sqlite_engines_are_sent_to_the_sqlite_store() -> None:
+    engine = sa.create_engine("sqlite://")
+    with pytest.raises(ConfigError, match="use SQLiteStore"):
+        SQLStore(engine)  # it would lose concurrent updates: SQLite has no row locks
+    engine.dispose()
+
+
 @pytest.mark.parametrize("server", SERVERS)
 def test_unreachable_server_raises_store_unavailable(server: str) -> None:
     store = SQLStore(closed_port_url(SERVERS[server]))  # construction does not connect
@@ -285,3 +292,37 @@ def test_conflicts_under_repeatable_read_are_retried(
     assert not errors
     loaded = store.load(key(1), NOW)
     assert loaded is not None and len(loaded.data) == workers * rounds
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_bulk_create_scan_and_a_users_sessions(
+    server: str, store_factory: t.Callable[[str], Store]
+) -> None:
+    store = store_factory(server)
+    assert isinstance(store, SQLStore)
+    records = (
+        (
+            key(n),
+            Record(
+                {"n": str(n)},
+                created=NOW - 10,
+                expires=NOW - 1 if n % 4 == 0 else NOW + 600,
+                user=f"u{n % 3}" if n % 2 else None,
+            ),
+        )
+        for n in range(1200)
+    )
+    store.create_many(records, chunk=500)
+    live = {key(n) for n in range(1200) if n % 4}
+    seen = []
+    for k, rec in store.scan(NOW, batch=100):
+        seen.append(k)
+        assert rec.data == {"n": str(int(k, 16))}
+        store.delete(k)  # the CLI may revoke while it lists: the scan goes on
+    assert seen == sorted(live)
+
+    store.create_many((key(n), Record({}, NOW, NOW + 600, "Alice")) for n in range(3))
+    store.create(key(9), Record({}, NOW, NOW - 1, "Alice"))  # expired
+    store.create(key(10), Record({}, NOW, NOW + 600, "alice"))  # another user, on MySQL too
+    assert [k for k, _ in store.sessions_of("Alice", NOW)] == [key(n) for n in range(3)]
+    assert store.sessions_of("bob", NOW) == []

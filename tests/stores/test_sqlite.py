@@ -243,3 +243,33 @@ def test_purge_is_batched_and_leaves_live_records(tmp_path: Path) -> None:
     assert sum(counts) == 2250 and max(counts) == 300
     assert store.load(f"{10:064x}", NOW) is not None
     assert list(store.purge(NOW, batch=300)) == []
+
+
+def test_bulk_create_scan_and_a_users_sessions(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    records = (
+        (
+            f"{n:064x}",
+            Record(
+                {"n": str(n)},
+                created=NOW - 10,
+                expires=NOW - 1 if n % 4 == 0 else NOW + 600,
+                user=f"u{n % 3}" if n % 2 else None,
+            ),
+        )
+        for n in range(2500)
+    )
+    store.create_many(records)  # a generator: nothing is held in memory at once
+    live = {f"{n:064x}" for n in range(2500) if n % 4}
+    seen = []
+    for key, rec in store.scan(NOW, batch=100):
+        seen.append(key)
+        assert rec.data == {"n": str(int(key, 16))}
+        store.delete(key)  # the CLI may revoke while it lists: the scan goes on
+    assert seen == sorted(live)
+    assert store.load(f"{1:064x}", NOW) is None
+
+    store.create_many((f"{n:064x}", Record({}, NOW, NOW + 600, "alice")) for n in range(3))
+    store.create(f"{9:064x}", Record({}, NOW, NOW - 1, "alice"))  # expired
+    assert [k for k, _ in store.sessions_of("alice", NOW)] == [f"{n:064x}" for n in range(3)]
+    assert store.sessions_of("bob", NOW) == []

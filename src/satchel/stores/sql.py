@@ -1,7 +1,9 @@
-"""SQL store: sessions in a table of PostgreSQL, MySQL/MariaDB or any SQLAlchemy database.
+"""SQL store: sessions in a table of PostgreSQL, MySQL/MariaDB or another SQL database.
 
 Built on SQLAlchemy 2 Core (no ORM) and tested for real on PostgreSQL
-(``postgresql+psycopg://``) and MariaDB (``mysql+pymysql://``).
+(``postgresql+psycopg://``) and MariaDB (``mysql+pymysql://``). Other databases
+take generic statements and must honour ``SELECT ... FOR UPDATE``; SQLite, which
+does not, has its own store (:mod:`satchel.stores.sqlite`).
 
 * **Atomic merges**: :meth:`SQLStore.update` reads the live row with
   ``SELECT ... FOR UPDATE``, merges the change in Python and writes it back in
@@ -29,12 +31,14 @@ Schema (``table``, created on first use)::
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import random
 import threading
 import time
 import typing as t
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 try:
     import sqlalchemy as sa
@@ -76,6 +80,11 @@ def _is_unavailable(error: sa_exc.DBAPIError) -> bool:
     return error.connection_invalidated or isinstance(
         error, (sa_exc.OperationalError, sa_exc.InterfaceError)
     )
+
+
+def _record(row: t.Sequence[t.Any]) -> Record:
+    """A Record from ``(data, created, expires, user_id)``."""
+    return Record(json.loads(row[0]), row[1], row[2], row[3])
 
 
 def _create_engine(url: str) -> Engine:
@@ -124,6 +133,11 @@ class SQLStore(Store):
         self._ready = False
         self._lock = threading.Lock()
         dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            raise ConfigError(
+                "satchel: SQLStore cannot merge changes atomically on SQLite (no row"
+                " locks); use SQLiteStore, which SESSION_STORE='sqlite:///path.db' gives."
+            )
 
         self.table = t_ = sa.Table(
             check_table_name(table),
@@ -159,13 +173,43 @@ class SQLStore(Store):
         # Statements built once: SQLAlchemy then finds their compiled form in its cache.
         self._load = sa.select(c.data, c.created, c.expires, c.user_id).where(live)
         self._lock_row = self._load.with_for_update()
-        self._insert = sa.insert(t_)
+        # create() replaces a record left under the same key (an expired one not
+        # purged yet), as the other stores do: an upsert where there is one.
+        self._insert: sa.Insert
+        self._replace_first = False
+        updated = ("data", "created", "expires", "user_id")
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            pg = pg_insert(t_)
+            self._insert = pg.on_conflict_do_update(
+                index_elements=[c.key], set_={n: pg.excluded[n] for n in updated}
+            )
+        elif dialect in _MYSQL:
+            my = mysql.insert(t_)
+            self._insert = my.on_duplicate_key_update({n: my.inserted[n] for n in updated})
+        else:  # no portable upsert: delete, then insert, in one transaction
+            self._insert = sa.insert(t_)
+            self._replace_first = True
+            self._delete_keys = sa.delete(t_).where(c.key.in_(sa.bindparam("keys", expanding=True)))
         new_expires = sa.bindparam("exp", type_=sa.BigInteger())
         self._write = (
             sa.update(t_).where(c.key == key).values(data=sa.bindparam("d"), expires=new_expires)
         )
         self._write_user = self._write.values(user_id=sa.bindparam("u"))
         self._touch = sa.update(t_).where(live).values(expires=new_expires)
+        columns = (c.key, c.data, c.created, c.expires, c.user_id)
+        self._of_user = (
+            sa.select(*columns)
+            .where(c.user_id == sa.bindparam("u", type_=sa.String()), c.expires > now)
+            .order_by(c.key)
+        )
+        self._scan = (
+            sa.select(*columns)
+            .where(c.key > sa.bindparam("after", type_=sa.String()), c.expires > now)
+            .order_by(c.key)
+            .limit(sa.bindparam("n", type_=sa.Integer()))
+        )
         self._delete = sa.delete(t_).where(c.key == key)
 
         expired = c.expires <= now
@@ -245,7 +289,7 @@ class SQLStore(Store):
         def work() -> Record | None:
             with self._single.connect() as conn:
                 row = conn.execute(self._load, {"k": key, "now": now}).first()
-            return None if row is None else Record(json.loads(row[0]), row[1], row[2], row[3])
+            return None if row is None else _record(row)
 
         return self._run(work)
 
@@ -259,14 +303,39 @@ class SQLStore(Store):
         }
 
         def work() -> None:
-            with self._single.begin() as conn:
-                conn.execute(self._insert, values)
+            with (self.engine if self._replace_first else self._single).begin() as conn:
+                self._file(conn, [values])
+
+        self._run(work)
+
+    def _file(self, conn: Connection, rows: list[dict[str, t.Any]]) -> None:
+        if self._replace_first:
+            conn.execute(self._delete_keys, {"keys": [row["key"] for row in rows]})
+        conn.execute(self._insert, rows[0] if len(rows) == 1 else rows)
+
+    def create_many(self, records: Iterable[tuple[str, Record]], chunk: int = 1000) -> None:
+        """File many new records in one transaction (imports, tests, benchmarks)."""
+        rows = (
+            {
+                "key": key,
+                "data": json.dumps(r.data),
+                "created": r.created,
+                "expires": r.expires,
+                "user_id": r.user,
+            }
+            for key, r in records
+        )
+
+        def work() -> None:
+            with self.engine.begin() as conn:
+                while batch := list(itertools.islice(rows, chunk)):
+                    self._file(conn, batch)
 
         self._run(work)
 
     def _locked(self, conn: Connection, key: str, now: int) -> Record | None:
         row = conn.execute(self._lock_row, {"k": key, "now": now}).first()
-        return None if row is None else Record(json.loads(row[0]), row[1], row[2], row[3])
+        return None if row is None else _record(row)
 
     def update(self, key: str, change: Change, now: int) -> bool:
         def work() -> bool:
@@ -322,10 +391,36 @@ class SQLStore(Store):
                     "expires": change.expires,
                     "user_id": record.user if change.user is None else change.user,
                 }
-                conn.execute(self._insert, values)
+                self._file(conn, [values])
             return True
 
         return self._run(work)
+
+    def sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        """The user's live sessions, by key, through the index on ``user_id``."""
+
+        def work() -> list[tuple[str, Record]]:
+            with self._single.connect() as conn:
+                rows = conn.execute(self._of_user, {"u": user, "now": now}).all()
+            return [(row[0], _record(row[1:])) for row in rows]
+
+        return self._run(work)
+
+    def scan(self, now: int, batch: int = 1000) -> Iterator[tuple[str, Record]]:
+        """Every live record by key, ``batch`` per query (resuming after the last
+        key seen: no transaction or cursor stays open between batches)."""
+        after = ""
+        while True:
+            rows = self._run(functools.partial(self._scan_batch, after, now, batch))
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+
+    def _scan_batch(self, after: str, now: int, batch: int) -> list[tuple[str, Record]]:
+        with self._single.connect() as conn:
+            rows = conn.execute(self._scan, {"after": after, "now": now, "n": batch}).all()
+        return [(row[0], _record(row[1:])) for row in rows]
 
     def purge(self, now: int, batch: int = 1000) -> Iterator[int]:
         """Delete expired rows, ``batch`` per transaction, yielding each count."""

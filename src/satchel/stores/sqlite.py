@@ -43,7 +43,7 @@ import sqlite3
 import threading
 import time
 import typing as t
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -167,6 +167,13 @@ class SQLiteStore(Store):
             (True, True): f"{set_}, expires = ?, user_id = ?{live}",
         }
         self._sql_write = f"{set_}, expires = ?, user_id = ? WHERE key = ?"
+        columns = "key, data, created, expires, user_id"
+        self._sql_of_user = (
+            f"SELECT {columns} FROM {q} WHERE user_id = ? AND expires > ? ORDER BY key"
+        )
+        self._sql_scan = (
+            f"SELECT {columns} FROM {q} WHERE key > ? AND expires > ? ORDER BY key LIMIT ?"
+        )
         self._sql_touch = f"UPDATE {q} SET expires = ? WHERE key = ? AND expires > ?"
         self._sql_delete = f"DELETE FROM {q} WHERE key = ?"
         self._sql_purge = (
@@ -283,6 +290,16 @@ class SQLiteStore(Store):
         except sqlite3.Error as e:
             raise _unavailable(e, self.path) from e
 
+    def create_many(self, records: Iterable[tuple[str, Record]]) -> None:
+        """File many new records in one transaction (imports, tests, benchmarks)."""
+        rows = ((key, json.dumps(r.data), r.created, r.expires, r.user) for key, r in records)
+        conn = self._conn()
+        try:
+            with _immediate(conn):
+                conn.executemany(self._sql_create, rows)
+        except sqlite3.Error as e:
+            raise _unavailable(e, self.path) from e
+
     def update(self, key: str, change: Change, now: int) -> bool:
         conn = self._conn()
         try:
@@ -357,6 +374,33 @@ class SQLiteStore(Store):
         except sqlite3.Error as e:
             raise _unavailable(e, self.path) from e
         return True
+
+    def sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        """The user's live sessions, by key, through the index on ``user_id``."""
+        try:
+            rows = self._conn().execute(self._sql_of_user, (user, now)).fetchall()
+        except sqlite3.Error as e:
+            raise _unavailable(e, self.path) from e
+        return [(row[0], Record(_decode(row[1]), row[2], row[3], row[4])) for row in rows]
+
+    def scan(self, now: int, batch: int = 1000) -> Iterator[tuple[str, Record]]:
+        """Every live record by key, ``batch`` per query.
+
+        Each batch is a query of its own, resuming after the last key seen, so
+        no read transaction stays open while the caller works (that would keep
+        the WAL from being checkpointed) and memory stays bounded.
+        """
+        after = ""
+        while True:
+            try:
+                rows = self._conn().execute(self._sql_scan, (after, now, batch)).fetchall()
+            except sqlite3.Error as e:
+                raise _unavailable(e, self.path) from e
+            for row in rows:
+                yield row[0], Record(_decode(row[1]), row[2], row[3], row[4])
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
 
     def purge(self, now: int, batch: int = 1000) -> Iterator[int]:
         """Delete expired records, ``batch`` per statement, yielding each count.
