@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import Driver, interleave, login_cookie, machine, make_app, median
-from setups import SETUPS, Skip, cleanup
+from setups import SETUPS, Skip, cleanup, quiet_checks
 
 
 def main(argv: list[str] | None = None) -> dict[str, t.Any]:
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     parser.add_argument("--only", nargs="*", help="set-ups to run (none is always run)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
+    quiet_checks()
 
     wanted = [n for n in SETUPS if not args.only or n == "none" or n in args.only]
     drivers: dict[str, Driver] = {}

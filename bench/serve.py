@@ -12,11 +12,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import make_app
-from setups import SETUPS
+from setups import SETUPS, quiet_checks
 from werkzeug.serving import make_server
 
 
 def main() -> None:
+    quiet_checks()
     name, port = sys.argv[1], int(sys.argv[2])
     setup = SETUPS[name]
     app = make_app(setup, uses_session=setup is not None)

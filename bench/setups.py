@@ -31,8 +31,10 @@ POSTGRES_URL = os.environ.get(
 MYSQL_URL = os.environ.get("SATCHEL_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 CLEANUPS: list[t.Callable[[], None]] = []
 
-# The bench app keeps Flask's defaults on purpose: skip satchel's start-up advice.
-logging.getLogger("satchel.checks").setLevel(logging.ERROR)
+
+def quiet_checks() -> None:
+    """The bench app keeps Flask's defaults on purpose: skip satchel's start-up advice."""
+    logging.getLogger("satchel.checks").setLevel(logging.ERROR)
 
 
 class Skip(Exception):
@@ -86,6 +88,7 @@ def _satchel_redis() -> t.Any:
 def _satchel_sql(url: str) -> t.Callable[[], t.Any]:
     def make() -> t.Any:
         import sqlalchemy
+
         from satchel.stores.sql import SQLStore
 
         engine = sqlalchemy.create_engine(url)
@@ -165,12 +168,32 @@ def _drop_redis_prefix(prefix: str) -> None:
 
 
 def cleanup() -> None:
-    """Remove what this run stored (only in the process that chose the run)."""
+    """Remove what this run stored, in every process of it (only in the process
+    that chose the run): its tables, its Redis keys, its files."""
     if not OWNER:
         return
-    for step in CLEANUPS:
+    for step in [
+        *CLEANUPS,
+        *(lambda url=url: _drop_table(url) for url in (POSTGRES_URL, MYSQL_URL)),
+    ]:
         try:
             step()
         except Exception as e:  # a server gone away must not hide the results
             print(f"cleanup: {e}")
+    for prefix in (f"satchel-bench:{RUN}:", f"fs-bench:{RUN}:"):
+        try:
+            _drop_redis_prefix(prefix)
+        except Exception as e:
+            print(f"cleanup: {e}")
     shutil.rmtree(TMP, ignore_errors=True)
+
+
+def _drop_table(url: str) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS satchel_bench_{RUN}"))
+    finally:
+        engine.dispose()

@@ -9,7 +9,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import make_app
-from setups import SETUPS
+from setups import SETUPS, quiet_checks
 
+quiet_checks()
 _setup = SETUPS[os.environ["SATCHEL_BENCH_SETUP"]]
 app = make_app(_setup, uses_session=_setup is not None)

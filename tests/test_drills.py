@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,15 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
 
 from drills import RedisServer, outage, postgres_restart, soak
 from races import Server, logout_undone, lost_update
+from setups import cleanup
 
 from .stores.conftest import REQUIRE
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _drop_what_the_servers_stored() -> t.Iterator[None]:
+    yield
+    cleanup()
 
 
 def start(name: str) -> Server:

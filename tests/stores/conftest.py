@@ -26,7 +26,7 @@ MYSQL_URL = os.environ.get("SATCHEL_TEST_MYSQL_URL", "mysql+pymysql://root@127.0
 REDIS_URL = os.environ.get("SATCHEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE = os.environ.get("SATCHEL_REQUIRE_SERVICES") == "1"
 
-BACKENDS = ["memory", "redis", "redis-cluster"]  # the other backends join as their modules land
+BACKENDS = ["memory", "sqlite", "postgres", "mysql", "redis", "redis-cluster"]
 
 
 def unavailable(what: str, error: BaseException | None = None) -> t.NoReturn:
@@ -69,6 +69,7 @@ def make_store(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
         return
     if name in ("postgres", "mysql"):
         import sqlalchemy
+
         from satchel.stores.sql import SQLStore
 
         url = POSTGRES_URL if name == "postgres" else MYSQL_URL

@@ -112,7 +112,7 @@ def test_decode(populated: tuple[Flask, dict[str, t.Any]]) -> None:
     decoded = json.loads(run(app, "decode", f"session={cookie.value}", "--json").output)
     assert decoded["live"] is True and decoded["signed_by"] == "current key"
     assert decoded["data"]["user"] == "bob"
-    bad = run(app, "decode", cookie.value[:-5] + "AAAAA")
+    bad = run(app, "decode", "--", cookie.value[:-5] + "AAAAA")  # "--": ids may start with "-"
     assert bad.exit_code == 1 and bad.output.count("\n") == 1
     assert "Error: not a valid session id" in bad.output
 
