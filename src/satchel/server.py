@@ -173,8 +173,7 @@ class ServerSessions:
             decoded = self.fields.decode(key, record.data)
             session = ServerSession(self._decode(key, decoded.texts), created=record.created)
             if decoded.stale:  # filed under an old key: rewrite it all on save
-                session._dirty.update(session.keys())
-                session.modified = True
+                session.mark_changed(session.keys())
             session.manager = self
             session.sid, session.key, session.expires = sid, key, record.expires
             session.reissue = not by_current_key

@@ -129,6 +129,11 @@ class Session(dict[str, t.Any]):
         self._dirty.add(key)
         self.modified = True
 
+    def mark_changed(self, keys: t.Iterable[str]) -> None:
+        """Save these keys as if they had been set (e.g. to rewrite them)."""
+        self._dirty.update(keys)
+        self.modified = True
+
     def __setitem__(self, key: str, value: t.Any) -> None:
         dict.__setitem__(self, key, value)
         self._changed(key)

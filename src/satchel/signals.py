@@ -12,7 +12,8 @@ signal                 keyword arguments
 ``session_created``    ``key``
 ``session_regenerated`` ``old_key``, ``key``
 ``session_destroyed``  ``key``
-``session_expired``    ``key``, ``reason`` (``"idle"`` or ``"absolute"``)
+``session_expired``    ``key``, ``reason`` (``"absolute"``, or ``"idle"``: gone from
+                       the store, which cannot tell expiry from an ended session)
 ``session_conflict``   ``key``, ``dropped`` (the session keys not saved)
 ``session_invalid``    ``token_hash``, ``reason`` (``"signature"``, or ``"expired"``
                        for a signed cookie past its lifetime or revoked)
