@@ -81,6 +81,9 @@ def create_app(
         # satchel: sessions on the server, with their devices for the account page.
         SESSION_STORE=f"sqlite:///{instance / 'sessions.db'}",
         SESSION_RECORD_DEVICE=True,
+        # However active, a session ends 31 days after it began (NIST's 12 h suits
+        # banking; a demo can be kinder). satchel's start-up check asks for one.
+        SESSION_ABSOLUTE_LIFETIME=timedelta(days=31),
         # "Last seen" on the account page is exact to this much (the default,
         # a tenth of the lifetime, would be three days).
         SESSION_REFRESH_MARGIN=timedelta(minutes=1),
