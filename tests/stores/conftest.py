@@ -73,7 +73,7 @@ def make_store(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
         from satchel.stores.sql import SQLStore
 
         url = POSTGRES_URL if name == "postgres" else MYSQL_URL
-        engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+        engine = sqlalchemy.create_engine(url)
         try:
             with engine.connect():
                 pass

@@ -233,3 +233,15 @@ def test_scan_yields_every_live_record(store: Store) -> None:
     seen = {k: r for k, r in store.scan(NOW, batch=4)}
     assert set(seen) == {key(n) for n in range(30) if n % 3}
     assert seen[key(1)].data == {"n": "1"} and seen[key(1)].user == "u1"
+
+
+def test_any_key_name_is_merged_and_deleted(store: Store) -> None:
+    odd = ['we"ird', "dotted.name", "$[0]", "back\\slash", "王天祥", " spaced ", "*"]
+    store.create(key(), record({name: f'"{n}"' for n, name in enumerate(odd)}))
+    assert store.update(key(), Change(set={"new": "1"}, delete=odd[:4], expires=NOW + 600), NOW)
+    loaded = store.load(key(), NOW)
+    assert loaded is not None
+    assert loaded.data == {**{name: f'"{n}"' for n, name in enumerate(odd) if n >= 4}, "new": "1"}
+    assert store.update(key(), Change(delete=odd[4:], expires=NOW + 600), NOW)
+    loaded = store.load(key(), NOW)
+    assert loaded is not None and loaded.data == {"new": "1"}

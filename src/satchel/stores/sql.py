@@ -89,7 +89,7 @@ def _record(row: t.Sequence[t.Any]) -> Record:
 
 def _create_engine(url: str) -> Engine:
     try:
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url)
     except (sa_exc.ArgumentError, ImportError) as e:  # unknown database, or driver missing
         try:
             shown = sa.make_url(url).render_as_string(hide_password=True)
@@ -102,8 +102,9 @@ class SQLStore(Store):
     """Sessions in a SQL table, through a SQLAlchemy engine.
 
     :param engine_or_url: an :class:`~sqlalchemy.engine.Engine`, or a URL to
-        create one with ``pool_pre_ping=True`` (stale pooled connections are
-        replaced instead of failing a request after the database restarts).
+        create one. A call that meets a pooled connection the database dropped
+        (after a restart) is retried once on a fresh one, so no pre-ping is
+        needed.
     :param table: the table to keep sessions in, created on first use.
         User ids bound to sessions may be up to 255 characters long.
     :param retries: how many times a deadlock or serialization failure is
@@ -258,6 +259,12 @@ class SQLStore(Store):
                     self._ensure_table()
                 return work()
             except sa_exc.DBAPIError as e:
+                if attempt == 0 and e.connection_invalidated:
+                    # A pooled connection the database dropped (it restarted):
+                    # SQLAlchemy has now recycled the pool's older connections,
+                    # so one retry gets a live one. This replaces a pre-ping,
+                    # a round trip on every checkout (bench/stores.py).
+                    continue
                 if attempt < self.retries and _is_retryable(e):
                     # The transaction was rolled back; back off a little, at random,
                     # so that the two sides of a deadlock do not meet again.
@@ -337,7 +344,55 @@ class SQLStore(Store):
         row = conn.execute(self._lock_row, {"k": key, "now": now}).first()
         return None if row is None else _record(row)
 
+    def _merge_statement(self, deletes: int) -> sa.TextClause | None:
+        """One UPDATE that merges a change onto the row with the database's JSON
+        functions, atomic on its own (PostgreSQL, MySQL, MariaDB), or None.
+
+        Instead of BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT: a quarter of
+        the round trips of a write (``bench/stores.py``). Both databases apply
+        an UPDATE to the latest committed row under its row lock, so concurrent
+        changes to other keys are kept.
+        """
+        dialect = self.engine.dialect.name
+        if dialect != "postgresql" and dialect not in _MYSQL:
+            return None
+        q = self.engine.dialect.identifier_preparer.quote
+        table, k, data, user = q(self.table.name), q("key"), q("data"), q("user_id")
+        if dialect == "postgresql":
+            merged = f"(CAST({data} AS jsonb) - CAST(:del AS text[])) || CAST(:set AS jsonb)"
+            value = f"CAST(CASE WHEN :replace THEN CAST(:set AS jsonb) ELSE {merged} END AS text)"
+        else:
+            paths = ", ".join(f":p{i}" for i in range(deletes))
+            kept = f"JSON_REMOVE({data}, {paths})" if deletes else data
+            value = f"CASE WHEN :replace THEN :set ELSE JSON_MERGE_PATCH({kept}, :set) END"
+        return sa.text(
+            f"UPDATE {table} SET {data} = {value}, expires = :exp,"
+            f" {user} = COALESCE(:u, {user}) WHERE {k} = :k AND expires > :now"
+        )
+
     def update(self, key: str, change: Change, now: int) -> bool:
+        deletes = list(change.delete)
+        statement = self._merge_statement(len(deletes))
+        if statement is not None:
+            params: dict[str, t.Any] = {
+                "k": key,
+                "now": now,
+                "exp": change.expires,
+                "u": change.user,
+                "replace": change.replace,
+                "set": json.dumps(dict(change.set)),
+            }
+            if self.engine.dialect.name == "postgresql":
+                params["del"] = deletes
+            else:  # MySQL paths name a member with a JSON string: $."name"
+                params.update({f"p{i}": "$." + json.dumps(n) for i, n in enumerate(deletes)})
+
+            def merge() -> bool:
+                with self._single.begin() as conn:
+                    return conn.execute(statement, params).rowcount == 1
+
+            return self._run(merge)
+
         def work() -> bool:
             with self.engine.begin() as conn:
                 record = self._locked(conn, key, now)
