@@ -201,6 +201,39 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         self._serializers[cache_key] = serializer
         return serializer
 
+    def _sealed_serializer(
+        self, app: Flask, secret: t.Any, fallbacks: t.Any
+    ) -> SealedCookieSerializer:
+        name = self.get_cookie_name(app)
+        cache_key = (
+            secret,
+            tuple(fallbacks) if isinstance(fallbacks, (list, tuple)) else fallbacks,
+            name,
+            app.config["PERMANENT_SESSION_LIFETIME"],  # as set: converting it costs more
+        )
+        try:
+            return self._sealed[cache_key]
+        except (KeyError, TypeError):
+            pass
+        from ..crypto import SealedCookieSerializer  # cryptography is an optional extra
+
+        check_keys(secret, fallbacks)
+        serializer = SealedCookieSerializer(
+            secret,
+            fallbacks or (),
+            name=name,
+            lifetime=int(app.permanent_session_lifetime.total_seconds()),
+            legacy=self._signed_serializer(secret, fallbacks),
+            clock=self.clock,
+            serializer=self.serializer,
+        )
+        if len(self._sealed) > 16:
+            self._sealed.clear()
+        self._sealed[cache_key] = serializer
+        return serializer
+
+    # -- server-side stores ---------------------------------------------------
+
     def _store(self, app: Flask, spec: t.Any) -> Store:
         key = (id(app), spec if isinstance(spec, str) else id(spec))
         store = self._stores.get(key)
@@ -258,37 +291,6 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             self._servers.clear()
         self._servers[cache_key] = server
         return server
-
-    def _sealed_serializer(
-        self, app: Flask, secret: t.Any, fallbacks: t.Any
-    ) -> SealedCookieSerializer:
-        name = self.get_cookie_name(app)
-        cache_key = (
-            secret,
-            tuple(fallbacks) if isinstance(fallbacks, (list, tuple)) else fallbacks,
-            name,
-            app.config["PERMANENT_SESSION_LIFETIME"],  # as set: converting it costs more
-        )
-        try:
-            return self._sealed[cache_key]
-        except (KeyError, TypeError):
-            pass
-        from ..crypto import SealedCookieSerializer  # cryptography is an optional extra
-
-        check_keys(secret, fallbacks)
-        serializer = SealedCookieSerializer(
-            secret,
-            fallbacks or (),
-            name=name,
-            lifetime=int(app.permanent_session_lifetime.total_seconds()),
-            legacy=self._signed_serializer(secret, fallbacks),
-            clock=self.clock,
-            serializer=self.serializer,
-        )
-        if len(self._sealed) > 16:
-            self._sealed.clear()
-        self._sealed[cache_key] = serializer
-        return serializer
 
     # -- the request cycle ----------------------------------------------------
 
