@@ -584,3 +584,20 @@ def test_no_pickle_anywhere() -> None:
             else:
                 continue
             assert not names & unsafe, f"{path} imports {names & unsafe}"
+
+
+def test_an_expired_sealed_cookie_is_signalled_as_expired(clock: Clock) -> None:
+    from satchel import signals
+
+    app = encrypted_app({"PERMANENT_SESSION_LIFETIME": 600}, clock=clock)
+    value = log_in(app)
+    reasons: list[str] = []
+
+    def receiver(sender: t.Any, **kwargs: t.Any) -> None:
+        reasons.append(kwargs["reason"])
+
+    with signals.session_invalid.connected_to(receiver, app):
+        clock.advance(601)
+        assert user_of(app, f"session={value}").text == "None"
+        user_of(app, "session=" + value[:-6] + "AAAAAA")
+    assert reasons == ["expired", "signature"]

@@ -24,7 +24,7 @@ import typing as t
 from itsdangerous import SignatureExpired
 
 from .config import BROWSER_COOKIE_LIMIT
-from .exc import CookieTooLarge
+from .exc import CookieTooLarge, TokenExpired
 from .session import Session
 from .tagged import _encoder, tag
 
@@ -91,7 +91,7 @@ def open_session(
     for value in values[:MAX_DUPLICATES]:
         try:
             data, signed_at, by_current_key = serializer.open(value, max_age, want_timestamp=track)
-        except SignatureExpired:
+        except (SignatureExpired, TokenExpired):
             if on_invalid is not None:
                 on_invalid(value, "expired")
             continue

@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .exc import BadToken
+from .exc import BadToken, TokenExpired
 from .tagged import session_json
 
 if t.TYPE_CHECKING:
@@ -326,7 +326,7 @@ class SealedCookieSerializer:
         if issued > now:
             raise BadToken("The cookie was issued in the future.")
         if (expires and now > expires) or (max_age is not None and now - issued > max_age):
-            raise BadToken("The cookie has expired.")
+            raise TokenExpired("The cookie has expired.")
         data = self.serializer.loads(plaintext[_TIMES.size :])
         return data, issued if want_timestamp else None, by_current_key
 

@@ -59,3 +59,7 @@ class BadToken(SatchelError, ValueError):
     name, another session), expired or issued in the future. The message says
     which, for logs; a session that does not open is simply empty.
     """
+
+
+class TokenExpired(BadToken):
+    """A sealed value opened, but its lifetime is over."""
