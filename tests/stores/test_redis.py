@@ -335,3 +335,17 @@ def test_a_hung_server_times_out(own_server: Server) -> None:
         own_server.process.send_signal(signal.SIGCONT)
     assert store.load(hash_id("x"), NOW) is None
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["redis", "redis-cluster"])
+def test_a_renamed_session_keeps_a_ttl_from_now(
+    store_factory: t.Callable[[str], Store], backend: str
+) -> None:
+    store = store_factory(backend)
+    assert isinstance(store, RedisStore)
+    old, new = hash_id("old"), hash_id("new")
+    # a session created long ago, renamed (regenerated) now, living 600 s more
+    store.create(old, Record(data={"a": "1"}, created=NOW - 5000, expires=NOW + 600))
+    assert store.rename(old, new, Change(expires=NOW + 600), NOW)
+    ttl = store.client.ttl(store.prefix + new)
+    assert 590 <= ttl <= 600, ttl

@@ -186,17 +186,12 @@ class RedisStore(Store):
     def create(self, key: str, record: Record) -> None:
         """File ``record`` under ``key``, replacing whatever was there.
 
-        The TTL is ``expires - created``: exact for a new session (created
-        now); for one moved by :meth:`rename` it is longer by the session's age,
-        so Redis keeps the key a little past its expiry (it reads as absent
-        meanwhile: ``load`` checks the stored expiry).
+        The TTL is ``expires - created``, exact for a new session (created now).
         """
-        args: list[str | int] = [
-            record.expires - record.created,
-            record.created,
-            record.expires,
-            *_user_args(record.user),
-        ]
+        self._write_new(key, record, record.expires - record.created)
+
+    def _write_new(self, key: str, record: Record, ttl: int) -> None:
+        args: list[str | int] = [ttl, record.created, record.expires, *_user_args(record.user)]
         for name, text in record.data.items():
             args += ("d:" + name, text)
         self._run(self._create, key, args)
@@ -277,13 +272,24 @@ class RedisStore(Store):
             raise _unavailable(e) from e
         yield from self._live_pairs(pending, now)
 
-    # rename: Store's default, take then create. On a cluster the old and new
-    # keys are in different slots, so no one script or transaction can hold
-    # both. It is still safe: once take has run, the old key is gone, so a
-    # concurrent update or touch of it finds nothing and is dropped (no
-    # resurrection), and the new key is unknown to anyone until the cookie
-    # naming it is sent. If the store fails between the two, the session is
-    # lost (the user logs in again), never duplicated or leaked.
+    def rename(self, old: str, new: str, change: Change, now: int) -> bool:
+        """Move the live record under ``old`` to ``new``: take, then write.
+
+        On a cluster the two keys are in different slots, so no one script or
+        transaction can hold both. It is still safe: once the take has run, the
+        old key is gone, so a concurrent update or touch of it finds nothing and
+        is dropped (no resurrection), and the new key is unknown to anyone until
+        the cookie naming it is sent. If the store fails between the two, the
+        session is lost (the user logs in again), never duplicated or leaked.
+        """
+        record = self.take(old, now)
+        if record is None:
+            return False
+        record.data = change.apply(record.data)
+        record.expires = change.expires
+        record.user = change.user if change.user is not None else record.user
+        self._write_new(new, record, change.expires - now)  # the TTL from now, not from creation
+        return True
 
     def close(self) -> None:
         """Close the client's connections (redis-py reconnects if used again)."""
