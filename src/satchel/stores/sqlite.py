@@ -330,8 +330,7 @@ class SQLiteStore(Store):
             row = conn.execute(self._sql_load, (key, now)).fetchone()
             if row is None:
                 return False
-            data = json.dumps(change.apply(_decode(row[0])))
-            user = row[3] if change.user is None else change.user
+            data, user = _applied(row, change)
             conn.execute(self._sql_write, (data, change.expires, user, key))
         return True
 
@@ -367,8 +366,7 @@ class SQLiteStore(Store):
                 row = conn.execute(self._sql_load, (old, now)).fetchone()
                 if row is None:
                     return False
-                data = json.dumps(change.apply(_decode(row[0])))
-                user = row[3] if change.user is None else change.user
+                data, user = _applied(row, change)
                 conn.execute(self._sql_delete, (old,))
                 conn.execute(self._sql_create, (new, data, row[1], change.expires, user))
         except sqlite3.Error as e:
@@ -444,3 +442,8 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
             with suppress(sqlite3.Error):  # if broken, the transaction dies with it
                 conn.execute("ROLLBACK")
         raise
+
+
+def _applied(row: t.Sequence[t.Any], change: Change) -> tuple[str, str | None]:
+    """A loaded row's ``(data, user)`` with ``change`` applied."""
+    return json.dumps(change.apply(_decode(row[0]))), row[3] if change.user is None else change.user
