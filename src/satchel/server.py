@@ -25,7 +25,9 @@ applies them:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -98,6 +100,21 @@ class Outcome:
 
 
 NOTHING = Outcome()
+
+
+_HANDLE = re.compile(r"[0-9a-f]{64}")
+
+
+def is_handle(value: str) -> bool:
+    """Whether ``value`` has the form of a handle (a store key: 64 hex digits)."""
+    return isinstance(value, str) and _HANDLE.fullmatch(value) is not None
+
+
+def _same(a: str, b: str) -> bool:
+    # User ids are compared byte for byte (no folding of case, spaces or
+    # Unicode forms), in constant time.
+    encoded = a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(*encoded)
 
 
 def token_hash(token: str) -> str:
@@ -312,12 +329,18 @@ class ServerSessions:
         """The live sessions bound to ``user``, oldest first."""
         now = int(self.clock())
         return sorted(
-            (
-                self.info(key, record, current_key)
-                for key, record in self.store.sessions_of(user, now)
-            ),
+            (self.info(key, record, current_key) for key, record in self._sessions_of(user, now)),
             key=lambda info: (info.created, info.handle),
         )
+
+    def _sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        # Exact, even over a store whose index folds ids (a custom one, an old
+        # MySQL table): another user's session is never listed or ended.
+        return [
+            (key, record)
+            for key, record in self.store.sessions_of(user, now)
+            if record.user is not None and _same(record.user, user)
+        ]
 
     def info(self, key: str, record: Record, current_key: str | None = None) -> SessionInfo:
         """Describe the stored ``record`` filed under ``key``."""
@@ -344,9 +367,15 @@ class ServerSessions:
 
         Effective on that device's very next request.
         """
-        now = int(self.clock())
-        if user is not None and handle not in {k for k, _ in self.store.sessions_of(user, now)}:
+        if not is_handle(handle):  # refused before any lookup; and no collation can pad it
             return False
+        now = int(self.clock())
+        if user is not None:
+            # One lookup by handle, compared exactly (R44, R47), instead of
+            # reading every session of the user.
+            record = self.store.load(handle, now)
+            if record is None or record.user is None or not _same(record.user, user):
+                return False
         record = self.store.take(handle, now)
         if record is None:
             return False
@@ -357,7 +386,7 @@ class ServerSessions:
         """End every session of ``user`` except ``keep``; return how many ended."""
         now = int(self.clock())
         ended = 0
-        for key, _ in self.store.sessions_of(user, now):
+        for key, _ in self._sessions_of(user, now):
             if key != keep and self.store.take(key, now) is not None:
                 ended += 1
                 signals.session_revoked.send(self.sender, key=key, user=user)

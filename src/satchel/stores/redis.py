@@ -15,12 +15,13 @@ caller whose clock differs from the server's neither loses live sessions nor
 keeps dead ones forever.
 
 A user's sessions are listed through a set at ``prefix + "u:" + user`` holding
-their keys (session keys are 64 hex digits, so never start with ``u:``: the two
-namespaces cannot meet, whatever the user id), added to when a session is bound (a separate single-key command:
-on a cluster the set and the sessions live in different slots, and no
-cross-slot transaction is needed). The set has no TTL, so it can never end
-before a session it lists; members whose session is gone are pruned when the
-set is read (no keyspace notifications, which a cluster loses).
+their keys (session keys are 64 hex digits, never starting with ``u:``, so the
+two namespaces cannot meet whatever the user id), added to when a session is
+bound (a separate single-key command: on a cluster the set and the sessions
+live in different slots, and no cross-slot transaction is needed). The set has
+no TTL, so it can never end before a session it lists; members whose session is
+gone are pruned when the set is read (no keyspace notifications, which a
+cluster loses).
 
 Errors that mean the server cannot be reached or cannot serve right now
 (connection refused or lost, timeouts, cluster down, loading, failover) are
