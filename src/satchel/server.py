@@ -73,7 +73,7 @@ class SessionInfo:
 class ServerSession(Session):
     """A :class:`Session` that knows where it is stored."""
 
-    __slots__ = ("device", "expires", "key", "manager", "reissue", "sid", "stale")
+    __slots__ = ("device", "expires", "in_cookie", "key", "manager", "reissue", "sid", "stale")
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,6 +87,9 @@ class ServerSession(Session):
         #: The requesting device ({"ip": ..., "ua": ...}), recorded when the
         #: session is created or bound to a user, if the adapter fills it in.
         self.device: dict[str, str | None] | None = None
+        #: Whether it was opened from a data cookie: an anonymous session kept
+        #: in the browser until it is bound to a user (SESSION_ANONYMOUS_IN_COOKIE).
+        self.in_cookie = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ class ServerSessions:
     :param sender: sent as the sender of :mod:`satchel.signals`.
     :param fields: how values are filed in records (:class:`~satchel.fields.SealedFields`
         encrypts them at rest).
+    :param max_per_user: how many sessions one user may hold; when a login
+        goes past it, the user's oldest sessions are ended (None: no limit).
     """
 
     def __init__(
@@ -148,8 +153,10 @@ class ServerSessions:
         clock: t.Callable[[], float],
         sender: t.Any = None,
         fields: PlainFields | None = None,
+        max_per_user: int | None = None,
     ) -> None:
         self.fields = fields or PlainFields()
+        self.max_per_user = max_per_user
         self.store = store
         self.signer = signer
         self.lifetime = lifetime
@@ -225,6 +232,28 @@ class ServerSessions:
             be stored; nothing is written then.
         :raises satchel.StoreUnavailable: if the store cannot be reached.
         """
+        outcome = self._save(session)
+        if session.bind_user is not None and self.max_per_user is not None:
+            self._cap(session.bind_user, session.key)
+        return outcome
+
+    def _cap(self, user: str, keep: str | None) -> None:
+        """End ``user``'s oldest sessions beyond ``max_per_user``, never ``keep``.
+
+        Run once per login, so it reads the user's sessions only then (R47).
+        """
+        assert self.max_per_user is not None
+        now = int(self.clock())
+        held = sorted(self._sessions_of(user, now), key=lambda pair: (pair[1].created, pair[0]))
+        excess = len(held) - self.max_per_user
+        for key, _ in held:
+            if excess <= 0:
+                return
+            if key != keep and self.store.take(key, now) is not None:
+                excess -= 1
+                signals.session_revoked.send(self.sender, key=key, user=user)
+
+    def _save(self, session: ServerSession) -> Outcome:
         now = int(self.clock())
         session.collect_changes()
         key = session.key
