@@ -175,3 +175,43 @@ def test_the_cap_has_a_generous_default_and_can_be_turned_off(
 def test_a_bad_cap_is_refused_at_start_up(bad: t.Any, clock: Clock) -> None:
     with pytest.raises(satchel.ConfigError, match="SESSION_MAX_PER_USER"):
         make_app(Counting(satchel.stores.MemoryStore()), clock, SESSION_MAX_PER_USER=bad)
+
+
+def test_a_flask_wtf_csrf_token_survives_the_move_to_the_store(
+    counting: Counting, clock: Clock
+) -> None:
+    flask_wtf = pytest.importorskip("flask_wtf")
+    from flask_wtf.csrf import generate_csrf
+
+    app = Flask("csrf_app")
+    app.config.update(SECRET_KEY=SECRET, SESSION_STORE=counting, SESSION_ANONYMOUS_IN_COOKIE=True)
+    Satchel(app, clock=clock)
+    flask_wtf.CSRFProtect(app)
+
+    @app.get("/form")
+    def form() -> str:
+        return generate_csrf()
+
+    @app.post("/login/<user>")
+    def login(user: str) -> str:
+        satchel.login(user)
+        session["user"] = user
+        return "ok"
+
+    @app.post("/act")
+    def act() -> str:
+        return "done by " + session["user"]
+
+    client = app.test_client()
+    token = client.get("/form").text
+    assert counting.writes() == 0
+    assert client.post("/login/alice", data={"csrf_token": token}).status_code == 200
+    assert looks_like_id(cookie_of_client(client))
+    # The token of the anonymous cookie is still the session's after the move.
+    assert client.post("/act", data={"csrf_token": token}).text == "done by alice"
+
+
+def cookie_of_client(client: t.Any) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return str(cookie.value)
