@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+import time
 import typing as t
 from pathlib import Path
 
@@ -132,8 +133,38 @@ def test_get_session_without_a_session(app: Flask) -> None:
 def test_set_session_then_get_session(app: Flask) -> None:
     client = app.test_client()
     assert client.get("/user/setSession").get_data(as_text=True) == "设置session成功!!!"
-    assert SID_COOKIE.fullmatch(session_cookie(client) or "")
+    # Nobody signed in: the session stays in the signed cookie (SESSION_ANONYMOUS_IN_COOKIE).
+    assert not SID_COOKIE.fullmatch(session_cookie(client) or "")
+    assert stored_sessions(app) == 0
     assert client.get("/user/getSession").get_data(as_text=True) == "STZZ"
+
+
+def stored_sessions(app: Flask) -> int:
+    manager = app.session_interface.server_sessions(app)  # type: ignore[attr-defined]
+    return sum(1 for _ in manager.store.scan(int(time.time())))
+
+
+def test_anonymous_visitors_cost_the_store_nothing(app: Flask) -> None:
+    for _ in range(300):
+        response = app.test_client().get("/login")
+        assert response.status_code == 200 and session_cookie_of(response)
+    assert stored_sessions(app) == 0
+    client = client_as(app)
+    # log_in posts the CSRF token of the anonymous session, which only the
+    # cookie holds: accepted, then the session moves to the store, bound.
+    assert log_in(client).status_code == 302
+    assert SID_COOKIE.fullmatch(session_cookie(client) or "")
+    assert stored_sessions(app) == 1
+    assert "Your sessions" in client.get("/account").get_data(as_text=True)
+    assert post_form(client, "/logout").status_code == 302  # a CSRF token of the bound session
+    assert stored_sessions(app) == 0
+
+
+def session_cookie_of(response: t.Any) -> str | None:
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith("session="):
+            return str(header.split(";", 1)[0].split("=", 1)[1])
+    return None
 
 
 def test_set_session_by_post_needs_the_csrf_token(app: Flask) -> None:

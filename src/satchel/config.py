@@ -32,6 +32,18 @@ Names and defaults are Flask 3.1's (``SESSION_COOKIE_*``, ``SECRET_KEY_FALLBACKS
     its session, and hide the names of its keys, so a dump of the store shows
     nothing (the user a session belongs to stays readable, for the per-user
     index). Sessions stored before it was turned on do not open afterwards.
+``SESSION_MAX_PER_USER`` (100)
+    Server-side sessions: how many sessions one user may hold at once. A login
+    past it ends that user's oldest sessions (R47), so a script or an attacker
+    with a password cannot pile up rows without bound. 100 is far more devices
+    than a person uses; None turns the limit off.
+``SESSION_ANONYMOUS_IN_COOKIE`` (False)
+    Server-side sessions: keep a session that is bound to no user in the
+    cookie (signed, or sealed with ``SESSION_COOKIE_ENCRYPTED``), in the format
+    of the cookie mode, so anonymous visitors cost the store nothing (R47). It
+    moves to the store, under a new server id, when it is bound to a user
+    (``satchel.login``) or outgrows the cookie (4096 bytes). Like any signed
+    cookie, an anonymous one cannot be ended on the server before it expires.
 ``SESSION_REVOCATION_STORE`` (None)
     Signed-cookie sessions: a store URL (or object) where satchel keeps a
     per-user "not before" time, so ``satchel.revoke_user`` can end a user's
@@ -64,6 +76,8 @@ DEFAULTS: dict[str, t.Any] = {
     "SESSION_RECORD_DEVICE": False,
     "SESSION_REVOCATION_STORE": None,
     "SESSION_STORE_ENCRYPTED": False,
+    "SESSION_MAX_PER_USER": 100,
+    "SESSION_ANONYMOUS_IN_COOKIE": False,
 }
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
@@ -162,6 +176,12 @@ def check_settings(config: t.Mapping[str, t.Any]) -> None:
     oversize = config.get("SESSION_COOKIE_OVERSIZE", "raise")
     if oversize not in ("raise", "warn"):
         raise ConfigError(f"SESSION_COOKIE_OVERSIZE={oversize!r} is not 'raise' or 'warn'.")
+    cap = config.get("SESSION_MAX_PER_USER")
+    if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+        raise ConfigError(f"SESSION_MAX_PER_USER must be a whole number >= 1 or None, not {cap!r}.")
+    in_cookie = config.get("SESSION_ANONYMOUS_IN_COOKIE", False)
+    if not isinstance(in_cookie, bool):
+        raise ConfigError(f"SESSION_ANONYMOUS_IN_COOKIE must be True or False, not {in_cookie!r}.")
     encrypted = config.get("SESSION_COOKIE_ENCRYPTED", False)
     if not isinstance(encrypted, bool):
         raise ConfigError(f"SESSION_COOKIE_ENCRYPTED must be True or False, not {encrypted!r}.")

@@ -39,6 +39,15 @@ def hash_id(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
 
 
+def looks_like_id(value: str) -> bool:
+    """Whether a cookie value has the form of a signed id (not whether it verifies).
+
+    A data cookie (signed: ``payload.time.signature``, or sealed) never has it,
+    so the two kinds can share the cookie's name.
+    """
+    return len(value) == _ID_LENGTH + 1 + _SIG_LENGTH and _COOKIE_RE.fullmatch(value) is not None
+
+
 class IdSigner:
     """Signs ids for the cookie and verifies them, current key first.
 

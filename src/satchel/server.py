@@ -25,7 +25,9 @@ applies them:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -71,7 +73,7 @@ class SessionInfo:
 class ServerSession(Session):
     """A :class:`Session` that knows where it is stored."""
 
-    __slots__ = ("device", "expires", "key", "manager", "reissue", "sid", "stale")
+    __slots__ = ("device", "expires", "in_cookie", "key", "manager", "reissue", "sid", "stale")
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -85,6 +87,9 @@ class ServerSession(Session):
         #: The requesting device ({"ip": ..., "ua": ...}), recorded when the
         #: session is created or bound to a user, if the adapter fills it in.
         self.device: dict[str, str | None] | None = None
+        #: Whether it was opened from a data cookie: an anonymous session kept
+        #: in the browser until it is bound to a user (SESSION_ANONYMOUS_IN_COOKIE).
+        self.in_cookie = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,21 @@ class Outcome:
 
 
 NOTHING = Outcome()
+
+
+_HANDLE = re.compile(r"[0-9a-f]{64}")
+
+
+def is_handle(value: str) -> bool:
+    """Whether ``value`` has the form of a handle (a store key: 64 hex digits)."""
+    return isinstance(value, str) and _HANDLE.fullmatch(value) is not None
+
+
+def _same(a: str, b: str) -> bool:
+    # User ids are compared byte for byte (no folding of case, spaces or
+    # Unicode forms), in constant time.
+    encoded = a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(*encoded)
 
 
 def token_hash(token: str) -> str:
@@ -118,6 +138,8 @@ class ServerSessions:
     :param sender: sent as the sender of :mod:`satchel.signals`.
     :param fields: how values are filed in records (:class:`~satchel.fields.SealedFields`
         encrypts them at rest).
+    :param max_per_user: how many sessions one user may hold; when a login
+        goes past it, the user's oldest sessions are ended (None: no limit).
     """
 
     def __init__(
@@ -131,8 +153,10 @@ class ServerSessions:
         clock: t.Callable[[], float],
         sender: t.Any = None,
         fields: PlainFields | None = None,
+        max_per_user: int | None = None,
     ) -> None:
         self.fields = fields or PlainFields()
+        self.max_per_user = max_per_user
         self.store = store
         self.signer = signer
         self.lifetime = lifetime
@@ -208,6 +232,28 @@ class ServerSessions:
             be stored; nothing is written then.
         :raises satchel.StoreUnavailable: if the store cannot be reached.
         """
+        outcome = self._save(session)
+        if session.bind_user is not None and self.max_per_user is not None:
+            self._cap(session.bind_user, session.key)
+        return outcome
+
+    def _cap(self, user: str, keep: str | None) -> None:
+        """End ``user``'s oldest sessions beyond ``max_per_user``, never ``keep``.
+
+        Run once per login, so it reads the user's sessions only then (R47).
+        """
+        assert self.max_per_user is not None
+        now = int(self.clock())
+        held = sorted(self._sessions_of(user, now), key=lambda pair: (pair[1].created, pair[0]))
+        excess = len(held) - self.max_per_user
+        for key, _ in held:
+            if excess <= 0:
+                return
+            if key != keep and self.store.take(key, now) is not None:
+                excess -= 1
+                signals.session_revoked.send(self.sender, key=key, user=user)
+
+    def _save(self, session: ServerSession) -> Outcome:
         now = int(self.clock())
         session.collect_changes()
         key = session.key
@@ -312,12 +358,18 @@ class ServerSessions:
         """The live sessions bound to ``user``, oldest first."""
         now = int(self.clock())
         return sorted(
-            (
-                self.info(key, record, current_key)
-                for key, record in self.store.sessions_of(user, now)
-            ),
+            (self.info(key, record, current_key) for key, record in self._sessions_of(user, now)),
             key=lambda info: (info.created, info.handle),
         )
+
+    def _sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        # Exact, even over a store whose index folds ids (a custom one, an old
+        # MySQL table): another user's session is never listed or ended.
+        return [
+            (key, record)
+            for key, record in self.store.sessions_of(user, now)
+            if record.user is not None and _same(record.user, user)
+        ]
 
     def info(self, key: str, record: Record, current_key: str | None = None) -> SessionInfo:
         """Describe the stored ``record`` filed under ``key``."""
@@ -344,9 +396,15 @@ class ServerSessions:
 
         Effective on that device's very next request.
         """
-        now = int(self.clock())
-        if user is not None and handle not in {k for k, _ in self.store.sessions_of(user, now)}:
+        if not is_handle(handle):  # refused before any lookup; and no collation can pad it
             return False
+        now = int(self.clock())
+        if user is not None:
+            # One lookup by handle, compared exactly (R44, R47), instead of
+            # reading every session of the user.
+            record = self.store.load(handle, now)
+            if record is None or record.user is None or not _same(record.user, user):
+                return False
         record = self.store.take(handle, now)
         if record is None:
             return False
@@ -357,7 +415,7 @@ class ServerSessions:
         """End every session of ``user`` except ``keep``; return how many ended."""
         now = int(self.clock())
         ended = 0
-        for key, _ in self.store.sessions_of(user, now):
+        for key, _ in self._sessions_of(user, now):
             if key != keep and self.store.take(key, now) is not None:
                 ended += 1
                 signals.session_revoked.send(self.sender, key=key, user=user)

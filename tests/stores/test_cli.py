@@ -193,3 +193,35 @@ def test_commands_in_cookie_mode_say_there_is_nothing_stored(clock: Clock) -> No
     assert result.exit_code == 1 and "SESSION_STORE is not set" in result.output
     decoded = json.loads(run(app, "decode", str(value), "--json").output)
     assert decoded["kind"] == "signed cookie" and decoded["data"] == {"user": "stzz"}
+
+
+def awkward_users() -> list[str]:
+    """User ids of every length 0..130, plain and with ':' and non-ASCII: a Redis
+    index key ("u:" + user) once passed for a session key at 62 characters."""
+    users = []
+    for n in range(131):
+        users.append("x" * n)
+        users.append(("u:é王" * 50)[:n])
+    return list(dict.fromkeys(users))  # "" twice
+
+
+def test_user_ids_of_every_length_list_stats_and_revoke_all(store: Store, clock: Clock) -> None:
+    app = make_app(store, clock)
+    now = int(clock.now)
+    users = awkward_users()
+    for n, user in enumerate(users):
+        record = Record(data={"n": str(n)}, created=now, expires=now + 600, user=user)
+        store.create(f"{n:064x}", record)
+    listed = run(app, "list", "--limit", "1000", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert sorted(d["user"] for d in json.loads(listed.output)) == sorted(users)
+    stats = run(app, "stats", "--json")
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.output)["sessions"] == len(users)
+    for user in ("x" * 62, ("u:é王" * 50)[:62], ""):
+        one = run(app, "list", "--user", user, "--json")
+        assert one.exit_code == 0 and [d["user"] for d in json.loads(one.output)] == [user]
+    revoked = run(app, "revoke", "--all")
+    assert revoked.exit_code == 0, revoked.output
+    assert revoked.output.strip() == f"revoked {len(users)} session(s)"
+    assert json.loads(run(app, "stats", "--json").output)["sessions"] == 0

@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from satchel.ids import IdSigner
+from satchel.server import ServerSessions
 from satchel.stores import Change, Record, Store
 
 NOW = 1_800_000_000
@@ -245,3 +247,80 @@ def test_any_key_name_is_merged_and_deleted(store: Store) -> None:
     assert store.update(key(), Change(delete=odd[4:], expires=NOW + 600), NOW)
     loaded = store.load(key(), NOW)
     assert loaded is not None and loaded.data == {"new": "1"}
+
+
+# -- user ids compare exactly (R44) ------------------------------------------
+
+#: Ids a folding comparison would confuse: trailing spaces (MySQL's PAD SPACE
+#: collations), case, and Unicode normalization (NFC "é" vs NFD "e" + U+0301).
+LOOKALIKES = ["bob", "bob ", "bob  ", "Bob", "BOB", "caf\u00e9", "cafe\u0301", " bob"]
+
+
+def _sessions_per_lookalike(store: Store) -> dict[str, str]:
+    keys = {}
+    for n, user in enumerate(LOOKALIKES):
+        keys[user] = key(0xABCDEF00 + n)  # letters, to try an upper-case handle
+        store.create(keys[user], record({"n": str(n)}, user=user))
+    return keys
+
+
+def test_sessions_of_compares_user_ids_exactly(store: Store) -> None:
+    keys = _sessions_per_lookalike(store)
+    for user in LOOKALIKES:
+        listed = store.sessions_of(user, NOW)
+        assert [k for k, _ in listed] == [keys[user]], repr(user)
+        assert listed[0][1].user == user
+    assert store.sessions_of("bob\t", NOW) == []
+
+
+def _manager(store: Store) -> ServerSessions:
+    return ServerSessions(
+        store,
+        IdSigner(["conformance-secret-0123456789abcdef"]),
+        lifetime=600,
+        absolute=None,
+        refresh_margin=60,
+        clock=lambda: NOW,
+    )
+
+
+def test_revoke_with_a_lookalike_user_ends_nothing(store: Store) -> None:
+    keys = _sessions_per_lookalike(store)
+    manager = _manager(store)
+    for user in LOOKALIKES:
+        for other in LOOKALIKES:
+            if other != user:
+                assert manager.revoke(keys[user], other) is False, (user, other)
+        assert store.load(keys[user], NOW) is not None
+    assert manager.revoke(keys["bob"] + " ", "bob") is False  # a padded handle
+    assert manager.revoke(keys["bob"].upper(), "bob") is False
+    assert store.load(keys["bob"], NOW) is not None
+    for user in LOOKALIKES:
+        assert manager.revoke(keys[user], user) is True
+        assert store.load(keys[user], NOW) is None
+
+
+def test_revoke_user_with_a_lookalike_ends_only_that_users_sessions(store: Store) -> None:
+    keys = _sessions_per_lookalike(store)
+    manager = _manager(store)
+    assert [i.handle for i in manager.sessions_of("bob ")] == [keys["bob "]]
+    for n, user in enumerate(LOOKALIKES):
+        assert manager.revoke_user(user) == 1, repr(user)
+        alive = {u for u in LOOKALIKES if store.load(keys[u], NOW) is not None}
+        assert alive == set(LOOKALIKES[n + 1 :])
+
+
+def test_revoke_for_a_user_costs_one_lookup_not_a_listing(store: Store) -> None:
+    from .test_server_sessions import Counting
+
+    counting = Counting(store)
+    manager = _manager(counting)
+    for n in range(20):
+        store.create(key(n), record(user="many"))
+    assert manager.revoke(key(999), "many") is False  # well formed, unknown
+    assert manager.revoke("bogus", "many") is False  # malformed: not even looked up
+    assert manager.revoke(key(3), "other") is False
+    assert counting.calls == {"load": 2}
+    assert manager.revoke(key(3), "many") is True
+    assert counting.calls == {"load": 3, "take": 1}
+    assert store.load(key(3), NOW) is None

@@ -59,9 +59,11 @@ class Counting(Store):
         return self.inner.rename(old, new, change, now)
 
     def sessions_of(self, user: str, now: int) -> list[tuple[str, Record]]:
+        self.calls["sessions_of"] += 1
         return self.inner.sessions_of(user, now)
 
     def scan(self, now: int, batch: int = 1000) -> t.Iterator[tuple[str, Record]]:
+        self.calls["scan"] += 1
         return self.inner.scan(now, batch)
 
     def writes(self) -> int:

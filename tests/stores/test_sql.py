@@ -326,3 +326,47 @@ def test_bulk_create_scan_and_a_users_sessions(
     store.create(key(10), Record({}, NOW, NOW + 600, "alice"))  # another user, on MySQL too
     assert [k for k, _ in store.sessions_of("Alice", NOW)] == [key(n) for n in range(3)]
     assert store.sessions_of("bob", NOW) == []
+
+
+def test_a_table_made_by_the_previous_version_compares_user_ids_exactly() -> None:
+    """A MySQL table created before user_id became VARBINARY keeps its PAD SPACE
+    collation ("bob " = "bob" in SQL): the store still tells them apart."""
+    reachable(MYSQL_URL)
+    engine = sa.create_engine(MYSQL_URL)
+    table = unique("satchel_old_")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {table} (`key` VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin"
+                " PRIMARY KEY, data MEDIUMTEXT NOT NULL, created BIGINT NOT NULL,"
+                " expires BIGINT NOT NULL, user_id VARCHAR(255) CHARACTER SET utf8mb4"
+                " COLLATE utf8mb4_bin NULL, INDEX (expires), INDEX (user_id))"
+                " DEFAULT CHARSET=utf8mb4"
+            )
+        )
+    store = SQLStore(engine, table=table)
+    try:
+        store.create(key(1), Record({"a": "1"}, NOW, NOW + 600, "bob"))
+        store.create(key(2), Record({"a": "2"}, NOW, NOW + 600, "bob "))
+        assert [k for k, _ in store.sessions_of("bob", NOW)] == [key(1)]
+        assert [k for k, _ in store.sessions_of("bob ", NOW)] == [key(2)]
+        assert store.load(key(2), NOW) == Record({"a": "2"}, NOW, NOW + 600, "bob ")
+    finally:
+        store.drop_table()
+        engine.dispose()
+
+
+def test_new_mysql_tables_keep_user_ids_as_bytes() -> None:
+    reachable(MYSQL_URL)
+    engine = sa.create_engine(MYSQL_URL)
+    store = SQLStore(engine, table=unique("satchel_bin_"))
+    try:
+        store.create(key(1), Record({}, NOW, NOW + 600, "bob"))
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.text(f"SELECT COUNT(*) FROM {store.table.name} WHERE user_id = 'bob '")
+            ).scalar()
+        assert found == 0  # the index itself is exact, not only the Python filter
+    finally:
+        store.drop_table()
+        engine.dispose()

@@ -81,6 +81,9 @@ def create_app(
         # satchel: sessions on the server, with their devices for the account page.
         SESSION_STORE=f"sqlite:///{instance / 'sessions.db'}",
         SESSION_RECORD_DEVICE=True,
+        # Visitors who have not signed in (every GET /login stores a CSRF token)
+        # keep their session in the signed cookie: no row until they sign in.
+        SESSION_ANONYMOUS_IN_COOKIE=True,
         # However active, a session ends 31 days after it began (NIST's 12 h suits
         # banking; a demo can be kinder). satchel's start-up check asks for one.
         SESSION_ABSOLUTE_LIFETIME=timedelta(days=31),

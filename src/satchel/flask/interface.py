@@ -28,6 +28,7 @@ from flask.sessions import NullSession, SecureCookieSessionInterface, SessionMix
 from .. import cookie, signals
 from ..checks import log_findings
 from ..config import (
+    BROWSER_COOKIE_LIMIT,
     DEFAULTS,
     MAX_COOKIE_LIFETIME,
     CookieSettings,
@@ -37,7 +38,7 @@ from ..config import (
 )
 from ..exc import StoreUnavailable
 from ..fields import PlainFields, SealedFields
-from ..ids import IdSigner
+from ..ids import IdSigner, looks_like_id
 from ..revocation import NotBefore
 from ..server import ServerSession, ServerSessions, token_hash
 from ..session import Session
@@ -263,6 +264,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         margin = seconds(app.config.get("SESSION_REFRESH_MARGIN"), "SESSION_REFRESH_MARGIN")
         fallbacks = app.config["SECRET_KEY_FALLBACKS"] or ()
         encrypted = bool(app.config.get("SESSION_STORE_ENCRYPTED"))
+        cap = app.config.get("SESSION_MAX_PER_USER", DEFAULTS["SESSION_MAX_PER_USER"])
         cache_key = (
             id(app),
             spec if isinstance(spec, str) else id(spec),
@@ -272,6 +274,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             self.absolute_lifetime(app),
             margin,
             encrypted,
+            cap,
         )
         try:
             return self._servers[cache_key]
@@ -286,6 +289,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             clock=self.clock,
             sender=app,
             fields=SealedFields(secret, list(fallbacks)) if encrypted else PlainFields(),
+            max_per_user=cap,
         )
         if len(self._servers) > 16:
             self._servers.clear()
@@ -309,12 +313,16 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         values = cookie.values_from_header(
             request.environ.get("HTTP_COOKIE"), self.get_cookie_name(app)
         )
+        in_cookie = bool(app.config.get("SESSION_ANONYMOUS_IN_COOKIE"))
         try:
             server = self.server_sessions(app)
-            opened = None if server is None else server.open(values)
+            ids = [v for v in values if looks_like_id(v)] if in_cookie else values
+            opened = None if server is None else server.open(ids)
         except StoreUnavailable as e:
             logger.warning("satchel: session store unavailable: %s", e)
             return UnavailableSession()  # type: ignore[return-value]
+        if opened is not None and in_cookie and opened.key is None and len(ids) < len(values):
+            opened = self._open_in_cookie(app, opened, serializer, values)
         if opened is not None:
             if app.config.get("SESSION_RECORD_DEVICE"):
                 agent = request.headers.get("User-Agent", "")[:256]
@@ -341,6 +349,61 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             # Fail closed: a cookie that cannot be checked for revocation is not trusted.
             logger.warning("satchel: revocation store unavailable: %s", e)
             return UnavailableSession()  # type: ignore[return-value]
+
+    def _open_in_cookie(
+        self,
+        app: Flask,
+        fresh: ServerSession,
+        serializer: CookieSerializer | SealedCookieSerializer,
+        values: list[str],
+    ) -> ServerSession:
+        """SESSION_ANONYMOUS_IN_COOKIE: the anonymous session a data cookie of
+        ``values`` holds, read as in cookie mode; else ``fresh``."""
+        held = cookie.open_session(
+            serializer,
+            [v for v in values if not looks_like_id(v)],
+            max_age=int(app.permanent_session_lifetime.total_seconds()),
+            absolute=self.absolute_lifetime(app),
+            now=self.clock(),
+            session_class=ServerSession,
+            on_invalid=lambda value, reason: signals.session_invalid.send(
+                app, token_hash=token_hash(value), reason=reason
+            ),
+        )
+        if not held and not held.modified:
+            return fresh
+        assert isinstance(held, ServerSession)
+        held.manager, held.in_cookie = fresh.manager, True
+        return held
+
+    def _save_in_cookie(self, app: Flask, session: ServerSession, response: Response) -> bool:
+        """SESSION_ANONYMOUS_IN_COOKIE: keep an anonymous session in the cookie,
+        as cookie mode would; False when the store must take it (it outgrew
+        the cookie, or the server's rules apply to an empty one)."""
+        session.collect_changes()
+        name = self.get_cookie_name(app)
+        if not session and not session.in_cookie:
+            return False
+        if session.accessed:
+            _vary_cookie(response)
+        if not session:
+            if session.modified:
+                response.delete_cookie(name, **self._cookie_attributes(app))
+                _vary_cookie(response)
+            return True
+        if not self.should_set_cookie(app, t.cast(SessionMixin, session)):
+            return True
+        serializer = self.get_signing_serializer(app)
+        assert serializer is not None  # a server session is only opened with a key
+        value = cookie.seal(
+            serializer, session, absolute=self.absolute_lifetime(app), now=self.clock()
+        )
+        if len(name.encode()) + len(value) > BROWSER_COOKIE_LIMIT:
+            return False  # outgrew the cookie: it moves to the store
+        expires = self.get_expiration_time(app, t.cast(SessionMixin, session))
+        response.set_cookie(name, value, expires=expires, **self._cookie_attributes(app))
+        _vary_cookie(response)
+        return True
 
     def _cookie_attributes(self, app: Flask) -> dict[str, t.Any]:
         return {
@@ -396,6 +459,13 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
 
     def _save_server(self, app: Flask, session: ServerSession, response: Response) -> None:
         assert session.manager is not None  # set by ServerSessions.open
+        if (
+            app.config.get("SESSION_ANONYMOUS_IN_COOKIE")
+            and session.key is None
+            and session.bind_user is None
+            and self._save_in_cookie(app, session, response)
+        ):
+            return
         try:
             outcome = session.manager.save(session)
         except StoreUnavailable as e:

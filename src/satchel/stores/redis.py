@@ -15,11 +15,13 @@ caller whose clock differs from the server's neither loses live sessions nor
 keeps dead ones forever.
 
 A user's sessions are listed through a set at ``prefix + "u:" + user`` holding
-their keys, added to when a session is bound (a separate single-key command:
-on a cluster the set and the sessions live in different slots, and no
-cross-slot transaction is needed). The set has no TTL, so it can never end
-before a session it lists; members whose session is gone are pruned when the
-set is read (no keyspace notifications, which a cluster loses).
+their keys (session keys are 64 hex digits, never starting with ``u:``, so the
+two namespaces cannot meet whatever the user id), added to when a session is
+bound (a separate single-key command: on a cluster the set and the sessions
+live in different slots, and no cross-slot transaction is needed). The set has
+no TTL, so it can never end before a session it lists; members whose session is
+gone are pruned when the set is read (no keyspace notifications, which a
+cluster loses).
 
 Errors that mean the server cannot be reached or cannot serve right now
 (connection refused or lost, timeouts, cluster down, loading, failover) are
@@ -29,6 +31,7 @@ through.
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 import redis
@@ -39,6 +42,10 @@ from redis.retry import Retry
 
 from ..exc import ConfigError, StoreUnavailable
 from .base import Change, Record, Store
+
+#: A session's key: the 64-hex SHA-256 of its id. User indexes live at
+#: ``"u:" + user``, which never matches, whatever the user id's length.
+_SESSION_KEY = re.compile(r"[0-9a-f]{64}")
 
 #: What a :class:`RedisStore` talks to.
 Client: t.TypeAlias = "redis.Redis | RedisCluster"
@@ -262,7 +269,7 @@ class RedisStore(Store):
             for raw in self.client.scan_iter(match=self.prefix + "*", count=batch):
                 name = raw.decode() if isinstance(raw, bytes) else raw
                 key = name[len(self.prefix) :]
-                if len(key) != 64:  # a user index, not a session
+                if not _SESSION_KEY.fullmatch(key):  # a user index ("u:" + user), not a session
                     continue
                 pending.append(key)
                 if len(pending) >= batch:

@@ -26,7 +26,7 @@ Schema (``table``, created on first use)::
     data     TEXT (MEDIUMTEXT on MySQL)  -- JSON object: session key -> value's JSON text
     created  BIGINT
     expires  BIGINT, indexed
-    user_id  VARCHAR(255), indexed
+    user_id  VARCHAR(255) (VARBINARY(1020) on MySQL), indexed; compared exactly
 """
 
 from __future__ import annotations
@@ -85,6 +85,23 @@ def _is_unavailable(error: sa_exc.DBAPIError) -> bool:
 def _record(row: t.Sequence[t.Any]) -> Record:
     """A Record from ``(data, created, expires, user_id)``."""
     return Record(json.loads(row[0]), row[1], row[2], row[3])
+
+
+class _Utf8Bytes(sa.types.TypeDecorator[str]):
+    """A str kept as its UTF-8 bytes (VARBINARY): compared byte for byte.
+
+    Reads also accept the str of a column made by an earlier version
+    (VARCHAR utf8mb4_bin); :meth:`SQLStore.sessions_of` compares exactly there.
+    """
+
+    impl = mysql.VARBINARY
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: t.Any) -> bytes | None:
+        return None if value is None else value.encode("utf-8")
+
+    def process_result_value(self, value: t.Any, dialect: t.Any) -> str | None:
+        return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
 
 
 def _create_engine(url: str) -> Engine:
@@ -157,9 +174,9 @@ class SQLStore(Store):
             sa.Column("expires", sa.BigInteger(), nullable=False, index=True),
             sa.Column(
                 "user_id",
-                sa.String(255).with_variant(
-                    mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"), *_MYSQL
-                ),
+                # MySQL's text collations are PAD SPACE ("bob " = "bob"): bytes
+                # compare exactly (R44). 1020 bytes: 255 four-byte characters.
+                sa.String(255).with_variant(_Utf8Bytes(1020), *_MYSQL),
                 nullable=True,
                 index=True,
             ),
@@ -457,7 +474,9 @@ class SQLStore(Store):
         def work() -> list[tuple[str, Record]]:
             with self._single.connect() as conn:
                 rows = conn.execute(self._of_user, {"u": user, "now": now}).all()
-            return [(row[0], _record(row[1:])) for row in rows]
+            # Exact, whatever the column's collation: a table made by an earlier
+            # version on MySQL matches "bob " with "bob" (PAD SPACE).
+            return [(row[0], _record(row[1:])) for row in rows if row[4] == user]
 
         return self._run(work)
 
