@@ -103,10 +103,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         """This interface's state for ``app`` (made on first use)."""
         states: dict[SatchelSessionInterface, AppState]
         states = app.extensions.setdefault(STATE_KEY, {})
-        state = states.get(self)
-        if state is None:
-            state = states[self] = AppState()
-        return state
+        return states.get(self) or states.setdefault(self, AppState())  # atomic: no lost state
 
     # -- settings -------------------------------------------------------------
 
