@@ -89,6 +89,27 @@ def test_duplicate_cookie_names_garbage_first_does_not_log_out(satchel_app: Flas
     assert values_from_header(header, "session") == ["garbage.value.here", value]
 
 
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_fifty_junk_cookies_sent_first_do_not_hide_the_real_one(
+    clock: Clock, encrypted: bool
+) -> None:
+    app = make_satchel_app({"SESSION_COOKIE_ENCRYPTED": encrypted}, clock=clock)
+    _, value = logged_in(app)
+    junk = [f"session=junk{n}.{'A' * 20}.{'B' * 27}" for n in range(50)]
+    response = read_user(app, "; ".join([*junk, f"session={value}"]))
+    assert response.text == "'stzz'"
+    assert response.headers.getlist("Set-Cookie") == []
+
+
+def test_duplicates_are_bounded_above_what_a_browser_keeps_and_read_once() -> None:
+    from satchel.cookie import MAX_DUPLICATES
+
+    assert MAX_DUPLICATES >= 180  # Chrome keeps 180 cookies per site, all names together
+    header = "; ".join(f"session=v{n}" for n in range(MAX_DUPLICATES + 50))
+    assert values_from_header(header, "session") == [f"v{n}" for n in range(MAX_DUPLICATES)]
+    assert values_from_header("session=a; session=b; session=a", "session") == ["a", "b"]
+
+
 def test_values_from_header_reads_like_werkzeug() -> None:
     from werkzeug.sansio.http import parse_cookie
 

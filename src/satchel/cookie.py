@@ -3,7 +3,8 @@
 The functions here hold the rules that do not depend on the web framework:
 
 * of several cookies with the session's name (cookie tossing, R40) the first
-  one that verifies wins, so a garbage cookie sent first cannot log anybody out;
+  one that verifies wins, so garbage cookies sent first cannot log anybody out:
+  every one is examined, up to :data:`MAX_DUPLICATES`, more than a browser keeps;
 * any cookie that does not verify, has expired or is unreadable gives an empty
   session, never an error;
 * with an absolute lifetime, the creation time travels inside the signed
@@ -32,12 +33,18 @@ from .tagged import _encoder, tag
 CREATED_KEY = "_created"
 #: Where the user sits in the payload when cookie revocation is on.
 USER_KEY = "_user"
-#: Duplicate cookies beyond this many are not even looked at.
-MAX_DUPLICATES = 4
+#: Distinct values of the session cookie examined per request, in both modes.
+#: Browsers keep about 180 cookies per site (Chrome 180, Firefox 150; RFC 6265
+#: asks for at least 50), all names together, so cookies tossed from a sibling
+#: subdomain can never push a real one past 200. A request with more is not
+#: from a browser; the bound keeps its cost (at most 200 signature checks, and
+#: store reads only for ids that verify) small.
+MAX_DUPLICATES = 200
 
 
 def values_from_header(header: str | None, name: str) -> list[str]:
-    """Every value of cookie ``name`` in a ``Cookie`` header, in the order sent.
+    """The distinct values of cookie ``name`` in a ``Cookie`` header, in the order
+    sent, at most :data:`MAX_DUPLICATES` of them.
 
     Hand-written because Werkzeug parses every cookie of the header into a
     MultiDict, which costs about a tenth of a tiny request (``bench/run.py``).
@@ -47,12 +54,14 @@ def values_from_header(header: str | None, name: str) -> list[str]:
     """
     if not header or name not in header:
         return []
-    values = []
+    values: dict[str, None] = {}  # ordered; a value repeated is examined once
     for part in header.split(";"):
         key, sep, value = part.partition("=")
         if sep and key.strip(" \t") == name:
-            values.append(value.strip(" \t"))
-    return values
+            values[value.strip(" \t")] = None
+            if len(values) == MAX_DUPLICATES:
+                break
+    return list(values)
 
 
 class CookieOpener(t.Protocol):
@@ -88,7 +97,7 @@ def open_session(
         not verify or open), so the caller can signal it (R41).
     """
     track = absolute is not None or not_before is not None
-    for value in values[:MAX_DUPLICATES]:
+    for value in values:
         try:
             data, signed_at, by_current_key = serializer.open(value, max_age, want_timestamp=track)
         except (SignatureExpired, TokenExpired):

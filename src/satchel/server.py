@@ -20,6 +20,9 @@ applies them:
   only once the remaining lifetime has dropped by ``refresh_margin``.
 * ``regenerate()`` moves the data to a new id and kills the old one at once;
   ``destroy()`` deletes the record and the cookie.
+* **A cookie is deleted only if it verified** and named a session that is
+  gone or past its absolute lifetime (R45): one that does not verify may be
+  under a key this worker lacks yet, or a sibling app's.
 """
 
 from __future__ import annotations
@@ -43,8 +46,6 @@ from .tagged import _encoder, describe_unserializable, session_json, tag
 
 logger = logging.getLogger("satchel")
 
-#: Duplicate cookies beyond this many are not looked at.
-MAX_DUPLICATES = 4
 #: Where a session's device (IP address, user agent) is kept in its record,
 #: hidden from the session mapping.
 DEVICE_KEY = "_device"
@@ -73,7 +74,17 @@ class SessionInfo:
 class ServerSession(Session):
     """A :class:`Session` that knows where it is stored."""
 
-    __slots__ = ("device", "expires", "in_cookie", "key", "manager", "reissue", "sid", "stale")
+    __slots__ = (
+        "cookie",
+        "device",
+        "expires",
+        "in_cookie",
+        "key",
+        "manager",
+        "reissue",
+        "sid",
+        "stale",
+    )
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,7 +93,11 @@ class ServerSession(Session):
         self.sid: str | None = None
         self.key: str | None = None
         self.expires = 0
+        #: The cookie value naming ``sid`` under the current key, once known.
+        self.cookie: str | None = None
         self.reissue = False
+        #: Whether a cookie named a session that verified but is gone (R45:
+        #: only such a cookie is deleted, never one that did not verify).
         self.stale = False
         #: The requesting device ({"ip": ..., "ua": ...}), recorded when the
         #: session is created or bound to a user, if the adapter fills it in.
@@ -170,15 +185,17 @@ class ServerSessions:
     def open(self, values: t.Sequence[str]) -> ServerSession:
         """The session named by the first valid cookie of ``values``, else a new one.
 
+        A value that does not verify may belong to another key or to a sibling
+        app on the same domain: it is skipped, never marked for deletion (R45).
+
         :raises satchel.StoreUnavailable: if the store cannot be reached.
         """
         now = int(self.clock())
         stale = False
-        for value in values[:MAX_DUPLICATES]:
+        for value in values:
             try:
                 sid, by_current_key = self.signer.unsign(value)
             except BadSignature:
-                stale = True
                 signals.session_invalid.send(
                     self.sender, token_hash=token_hash(value), reason="signature"
                 )
@@ -201,6 +218,7 @@ class ServerSessions:
             session.manager = self
             session.sid, session.key, session.expires = sid, key, record.expires
             session.reissue = not by_current_key
+            session.cookie = value if by_current_key else None
             session.user = record.user
             return session
         session = ServerSession(new=True)
@@ -225,14 +243,19 @@ class ServerSessions:
 
     # -- saving ---------------------------------------------------------------
 
-    def save(self, session: ServerSession) -> Outcome:
+    def save(self, session: ServerSession, resend: bool = False) -> Outcome:
         """Write what ``session`` changed and say what to do with the cookie.
+
+        :param resend: send the cookie even if the id did not change (Flask's
+            ``should_set_cookie``, e.g. ``SESSION_REFRESH_EACH_REQUEST``), so
+            changed cookie attributes reach existing sessions. It costs no
+            store write and no signing: the incoming value is sent again.
 
         :raises satchel.SerializationError: naming the key and type that cannot
             be stored; nothing is written then.
         :raises satchel.StoreUnavailable: if the store cannot be reached.
         """
-        outcome = self._save(session)
+        outcome = self._save(session, resend)
         if session.bind_user is not None and self.max_per_user is not None:
             self._cap(session.bind_user, session.key)
         return outcome
@@ -253,7 +276,7 @@ class ServerSessions:
                 excess -= 1
                 signals.session_revoked.send(self.sender, key=key, user=user)
 
-    def _save(self, session: ServerSession) -> Outcome:
+    def _save(self, session: ServerSession, resend: bool) -> Outcome:
         now = int(self.clock())
         session.collect_changes()
         key = session.key
@@ -280,9 +303,9 @@ class ServerSessions:
             change = self._change(session, now, new_key, everything=True)
             if not self.store.rename(key, new_key, change, now):
                 return self._conflict(session)
-            session.sid, session.key = sid, new_key
+            session.sid, session.key, session.cookie = sid, new_key, self.signer.sign(sid)
             signals.session_regenerated.send(self.sender, old_key=key, key=new_key)
-            return Outcome(set_cookie=self.signer.sign(sid))
+            return Outcome(set_cookie=session.cookie)
 
         if session.changed_keys or session.bind_user is not None:
             if not self.store.update(key, self._change(session, now, key), now):
@@ -295,11 +318,14 @@ class ServerSessions:
 
         assert session.sid is not None
         if (
-            session.reissue
+            resend
+            or session.reissue
             or "_permanent" in session.changed_keys
             or (refreshed and session.permanent)
         ):
-            return Outcome(set_cookie=self.signer.sign(session.sid))
+            if session.cookie is None:  # it came signed by a fallback key
+                session.cookie = self.signer.sign(session.sid)
+            return Outcome(set_cookie=session.cookie)
         return NOTHING
 
     def _create(self, session: ServerSession, texts: dict[str, str], now: int) -> Outcome:
@@ -315,9 +341,9 @@ class ServerSessions:
             user=session.bind_user,
         )
         self.store.create(key, record)
-        session.sid, session.key = sid, key
+        session.sid, session.key, session.cookie = sid, key, self.signer.sign(sid)
         signals.session_created.send(self.sender, key=key)
-        return Outcome(set_cookie=self.signer.sign(sid))
+        return Outcome(set_cookie=session.cookie)
 
     def _change(
         self, session: ServerSession, now: int, key: str, everything: bool = False

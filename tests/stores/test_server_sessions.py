@@ -353,3 +353,83 @@ def test_fallback_key_id_is_reissued(counting: Counting, clock: Clock) -> None:
     assert response.text == "'stzz'"
     reissued = cookie_of(response)
     assert value and reissued and sid_of(reissued) == sid_of(value) and reissued != value
+
+
+# -- the request cycle: deletion, refresh, duplicates (#10 items 7, 8, 13) -------
+
+
+def test_a_cookie_that_does_not_verify_is_never_deleted(counting: Counting, clock: Clock) -> None:
+    # A worker without the new key yet, or a sibling app on the same domain, must not
+    # log the user out (R45): Flask's test_session_secret_key_fallbacks, in server mode.
+    app = make_app(counting, clock)
+    client = app.test_client()
+    client.get("/set/user/stzz")
+    app.secret_key = "a-key-this-cookie-was-not-signed-with"
+    for path in ("/none", "/get/user", "/dump"):
+        response = client.get(path)
+        assert response.headers.getlist("Set-Cookie") == [], path
+    assert client.get_cookie("session") is not None
+    app.secret_key = "rotated-secret-0123456789abcdef"
+    app.config["SECRET_KEY_FALLBACKS"] = ["server-side-secret-0123456789abcdef"]
+    assert client.get("/get/user").text == "'stzz'"
+
+
+def test_a_verified_cookie_of_a_gone_session_is_deleted(counting: Counting, clock: Clock) -> None:
+    app = make_app(counting, clock, SESSION_ABSOLUTE_LIFETIME=3600)
+    client = app.test_client()
+    value = cookie_of(client.get("/set/user/stzz"))
+    assert value is not None
+    counting.inner.delete(hash_id(sid_of(value)))
+    assert cookie_of(client.get("/none")) == ""  # deletion cookie
+    client.get("/set/user/stzz")
+    clock.advance(3600)  # absolute lifetime reached
+    assert cookie_of(client.get("/none")) == ""
+
+
+def test_a_permanent_session_cookie_is_resent_each_request_without_a_write(
+    counting: Counting, clock: Clock
+) -> None:
+    app = make_app(counting, clock)
+    client = app.test_client()
+    client.get("/set/user/stzz")
+    value = cookie_of(client.get("/permanent/1"))
+    assert value is not None
+    counting.calls.clear()
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"  # a changed attribute...
+    clock.advance(60)
+    response = client.get("/none")  # ...reaches the session on its next request
+    assert cookie_of(response) == value
+    header = response.headers["Set-Cookie"]
+    assert "SameSite=Strict" in header and "Expires=" in header
+    assert response.headers["Vary"] == "Cookie"
+    assert counting.writes() == 0
+
+
+def test_no_resend_without_refresh_each_request_or_for_a_browser_session(
+    counting: Counting, clock: Clock
+) -> None:
+    app = make_app(counting, clock, SESSION_REFRESH_EACH_REQUEST=False)
+    client = app.test_client()
+    client.get("/set/user/stzz")
+    client.get("/permanent/1")
+    assert client.get("/get/user").headers.getlist("Set-Cookie") == []
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = True
+    client.get("/permanent/0")
+    assert client.get("/get/user").headers.getlist("Set-Cookie") == []
+    # Flask's rule also re-sends a modified session's cookie: the same id.
+    value = client.get_cookie("session")
+    assert value is not None and cookie_of(client.get("/set/n/1")) == value.value
+
+
+def test_many_junk_cookies_sent_first_do_not_hide_the_real_one(
+    app: Flask, counting: Counting
+) -> None:
+    real = cookie_of(app.test_client().get("/set/user/stzz"))
+    assert real is not None
+    junk = [f"session={'x' * 43}.{n:043d}" for n in range(49)] + ["session=garbage"]
+    counting.calls.clear()
+    header = "; ".join([*junk, f"session={real}"])
+    response = app.test_client(use_cookies=False).get("/get/user", headers={"Cookie": header})
+    assert response.text == "'stzz'"
+    assert response.headers.getlist("Set-Cookie") == []  # nothing deleted, nothing re-issued
+    assert counting.calls["load"] == 1  # garbage never reaches the store

@@ -21,6 +21,8 @@ import logging
 import time
 import typing as t
 import warnings
+import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from flask.sessions import NullSession, SecureCookieSessionInterface, SessionMixin
@@ -57,6 +59,26 @@ logger = logging.getLogger("satchel")
 # Flask type-checks sessions against its mixin; ours keeps the core Flask-free.
 SessionMixin.register(Session)
 
+#: Where an interface keeps its per-app state, in ``app.extensions``.
+STATE_KEY = "satchel.session_state"
+
+
+@dataclass(eq=False)
+class AppState:
+    """What one interface knows about one app.
+
+    It is kept on the app (``app.extensions``), not in the interface under
+    ``id(app)``: one interface may serve many apps (Flask's default interface
+    is shared), a new app may get a collected one's ``id`` and must not
+    inherit its checks, and stores must close when their app goes.
+    """
+
+    checked: bool = False
+    reported: bool = False
+    warned: bool = False
+    servers: dict[tuple[t.Any, ...], ServerSessions] = field(default_factory=dict)
+    stores: dict[t.Any, Store] = field(default_factory=dict)
+
 
 class SatchelSessionInterface(SecureCookieSessionInterface):
     """A drop-in replacement for Flask's session interface.
@@ -76,12 +98,13 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
     def __init__(self, *, clock: Clock = time.time) -> None:
         self.clock = clock
         self._serializers: dict[tuple[t.Any, ...], CookieSerializer] = {}
-        self._servers: dict[tuple[t.Any, ...], ServerSessions] = {}
-        self._stores: dict[tuple[int, t.Any], Store] = {}
         self._sealed: dict[tuple[t.Any, ...], SealedCookieSerializer] = {}
-        self._checked: set[int] = set()
-        self._warned: set[int] = set()
-        self._reported: set[int] = set()
+
+    def state(self, app: Flask) -> AppState:
+        """This interface's state for ``app`` (made on first use)."""
+        states: dict[SatchelSessionInterface, AppState]
+        states = app.extensions.setdefault(STATE_KEY, {})
+        return states.get(self) or states.setdefault(self, AppState())  # atomic: no lost state
 
     # -- settings -------------------------------------------------------------
 
@@ -100,9 +123,10 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             except StoreUnavailable as e:  # down at start-up: requests answer 503 until it is back
                 logger.warning("satchel: session store unavailable at start-up: %s", e)
         self.revocation(app)
-        self._checked.add(id(app))
-        if id(app) not in self._reported:  # once per app, even if checked again
-            self._reported.add(id(app))
+        state = self.state(app)
+        state.checked = True
+        if not state.reported:  # once per app, even if checked again
+            state.reported = True
             log_findings(app.config, debug=app.debug, app=app.name)
 
     def cookie_settings(self, app: Flask) -> CookieSettings:
@@ -126,8 +150,9 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         legacy = app.__dict__.get("session_cookie_name")
         if legacy is None:
             return app.config["SESSION_COOKIE_NAME"]  # type: ignore[no-any-return]
-        if id(app) not in self._warned:
-            self._warned.add(id(app))
+        state = self.state(app)
+        if not state.warned:
+            state.warned = True
             warnings.warn(
                 "app.session_cookie_name was removed in Flask 2.3; satchel still honours"
                 " it, but set app.config['SESSION_COOKIE_NAME'] instead.",
@@ -236,10 +261,13 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
     # -- server-side stores ---------------------------------------------------
 
     def _store(self, app: Flask, spec: t.Any) -> Store:
-        key = (id(app), spec if isinstance(spec, str) else id(spec))
-        store = self._stores.get(key)
+        stores = self.state(app).stores
+        key = spec if isinstance(spec, str) else id(spec)
+        store = stores.get(key)
         if store is None:
-            store = self._stores[key] = store_from_url(spec)
+            store = stores[key] = store_from_url(spec)
+            if isinstance(spec, str):  # made here, so closed here; a store passed in is its owner's
+                weakref.finalize(app, store.close)
         return store
 
     def revocation(self, app: Flask) -> NotBefore | None:
@@ -266,7 +294,6 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         encrypted = bool(app.config.get("SESSION_STORE_ENCRYPTED"))
         cap = app.config.get("SESSION_MAX_PER_USER", DEFAULTS["SESSION_MAX_PER_USER"])
         cache_key = (
-            id(app),
             spec if isinstance(spec, str) else id(spec),
             secret,
             tuple(fallbacks),
@@ -276,8 +303,9 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             encrypted,
             cap,
         )
+        servers = self.state(app).servers
         try:
-            return self._servers[cache_key]
+            return servers[cache_key]
         except KeyError:
             pass
         server = ServerSessions(
@@ -291,9 +319,9 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             fields=SealedFields(secret, list(fallbacks)) if encrypted else PlainFields(),
             max_per_user=cap,
         )
-        if len(self._servers) > 16:
-            self._servers.clear()
-        self._servers[cache_key] = server
+        if len(servers) > 16:
+            servers.clear()
+        servers[cache_key] = server
         return server
 
     # -- the request cycle ----------------------------------------------------
@@ -305,7 +333,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         that raises :class:`~satchel.StoreUnavailable` when used (a 503), so
         requests that do not use the session still work.
         """
-        if id(app) not in self._checked:
+        if not self.state(app).checked:
             self.check_config(app)
         serializer = self.get_signing_serializer(app)
         if serializer is None:
@@ -459,6 +487,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
 
     def _save_server(self, app: Flask, session: ServerSession, response: Response) -> None:
         assert session.manager is not None  # set by ServerSessions.open
+        session.collect_changes()  # before should_set_cookie reads `modified`
         if (
             app.config.get("SESSION_ANONYMOUS_IN_COOKIE")
             and session.key is None
@@ -467,7 +496,11 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         ):
             return
         try:
-            outcome = session.manager.save(session)
+            # Flask's rule (modified, or permanent with SESSION_REFRESH_EACH_REQUEST)
+            # re-sends the cookie: new attributes reach existing sessions, at no store write.
+            outcome = session.manager.save(
+                session, resend=self.should_set_cookie(app, t.cast(SessionMixin, session))
+            )
         except StoreUnavailable as e:
             logger.warning("satchel: session store unavailable: %s", e)
             _answer_unavailable(response)
