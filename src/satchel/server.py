@@ -10,6 +10,10 @@ applies them:
   cleared and then filled again in the same request (the login pattern of
   Flask's tutorial), get an id the server just made, so a planted id is never
   adopted (R2) and fixation fails.
+* **A fresh id whenever a session gains a user** (R42): if the value under
+  ``user_key`` (Flask-Login's ``_user_id``) names a user the record is not
+  bound to, the session is regenerated and bound to that user, however the
+  value got there (a "remember me" restore, code writing it by hand).
 * **Only changes are written**: the keys the request set or deleted, nested
   mutations included, applied atomically onto what is stored now, so
   concurrent requests changing different keys both survive.
@@ -118,6 +122,9 @@ class ServerSessions:
     :param sender: sent as the sender of :mod:`satchel.signals`.
     :param fields: how values are filed in records (:class:`~satchel.fields.SealedFields`
         encrypts them at rest).
+    :param user_key: the session key naming the logged-in user (Flask-Login's
+        ``_user_id``): a session whose value there is a user it is not bound to
+        gets a new id and is bound to them when saved (R42).
     """
 
     def __init__(
@@ -131,8 +138,10 @@ class ServerSessions:
         clock: t.Callable[[], float],
         sender: t.Any = None,
         fields: PlainFields | None = None,
+        user_key: str = "_user_id",
     ) -> None:
         self.fields = fields or PlainFields()
+        self.user_key = user_key
         self.store = store
         self.signer = signer
         self.lifetime = lifetime
@@ -211,6 +220,10 @@ class ServerSessions:
         now = int(self.clock())
         session.collect_changes()
         key = session.key
+        claimed = session.claims_new_user(self.user_key)
+        if claimed is not None:  # it became a user's (R42): new id, bound, listed
+            session.bind_user = claimed
+            session.regenerate()
 
         if session.destroyed or (not session and (session.modified or session.cleared)):
             if key is not None:

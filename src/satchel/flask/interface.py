@@ -166,7 +166,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         With ``SESSION_COOKIE_ENCRYPTED`` it is a
         :class:`~satchel.crypto.SealedCookieSerializer` (same ``dumps``,
         ``loads``), which also accepts a valid signed cookie and has it
-        re-issued sealed.
+        re-issued sealed while ``SESSION_COOKIE_ACCEPT_SIGNED`` is on.
         """
         secret = app.secret_key
         if not secret:
@@ -210,6 +210,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             tuple(fallbacks) if isinstance(fallbacks, (list, tuple)) else fallbacks,
             name,
             app.config["PERMANENT_SESSION_LIFETIME"],  # as set: converting it costs more
+            accept_signed := app.config.get("SESSION_COOKIE_ACCEPT_SIGNED", True),
         )
         try:
             return self._sealed[cache_key]
@@ -223,7 +224,8 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             fallbacks or (),
             name=name,
             lifetime=int(app.permanent_session_lifetime.total_seconds()),
-            legacy=self._signed_serializer(secret, fallbacks),
+            # The signed-to-sealed migration window, while the app keeps it open.
+            legacy=self._signed_serializer(secret, fallbacks) if accept_signed else None,
             clock=self.clock,
             serializer=self.serializer,
         )
@@ -272,6 +274,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             self.absolute_lifetime(app),
             margin,
             encrypted,
+            user_key := app.config.get("SESSION_USER_KEY", "_user_id"),
         )
         try:
             return self._servers[cache_key]
@@ -286,6 +289,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             clock=self.clock,
             sender=app,
             fields=SealedFields(secret, list(fallbacks)) if encrypted else PlainFields(),
+            user_key=user_key,
         )
         if len(self._servers) > 16:
             self._servers.clear()
@@ -332,7 +336,9 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
                 absolute=self.absolute_lifetime(app),
                 now=now,
                 session_class=self.session_class,
-                not_before=None if revocation is None else lambda u: revocation.get(u, int(now)),
+                revoked=None
+                if revocation is None
+                else lambda u, created, nonce: revocation.refuses(u, created, nonce, int(now)),
                 on_invalid=lambda value, reason: signals.session_invalid.send(
                     app, token_hash=token_hash(value), reason=reason
                 ),
@@ -387,6 +393,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             absolute=self.absolute_lifetime(app),
             now=self.clock(),
             track_user=self.revocation(app) is not None,
+            user_key=app.config.get("SESSION_USER_KEY", "_user_id"),
         )
         expires = self.get_expiration_time(app, session)  # after seal: it knows `created`
         if app.config.get("SESSION_COOKIE_OVERSIZE", "raise") == "raise":
