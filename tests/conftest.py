@@ -15,6 +15,8 @@ from satchel import Satchel, SatchelSessionInterface
 
 #: 2025-01-01T00:00:00Z, the time of FLASK_COMPAT.md's worked example.
 T0 = 1735689600.0
+#: The key of the test apps: one the start-up check accepts (weak keys are refused, R43).
+KEY = "test-secret-key-for-compat-0123456789"
 
 
 class Clock:
@@ -101,7 +103,7 @@ def add_routes(app: Flask) -> Flask:
 def make_flask_app(config: dict[str, t.Any] | None = None) -> Flask:
     """An app on Flask's own SecureCookieSessionInterface."""
     app = Flask("flask_app")
-    app.config.update({"SECRET_KEY": "test-secret-key-for-compat-0123456789", **(config or {})})
+    app.config.update({"SECRET_KEY": KEY, **(config or {})})
     return add_routes(app)
 
 
@@ -110,7 +112,7 @@ def make_satchel_app(
 ) -> Flask:
     """The same app on satchel."""
     app = Flask("satchel_app")
-    app.config.update({"SECRET_KEY": "test-secret-key-for-compat-0123456789", **(config or {})})
+    app.config.update({"SECRET_KEY": KEY, **(config or {})})
     Satchel(app, clock=clock)
     return add_routes(app)
 

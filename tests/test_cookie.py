@@ -21,7 +21,7 @@ from satchel import (
 )
 from satchel.cookie import values_from_header
 
-from .conftest import Clock, add_routes, cookie_of, make_satchel_app, open_raw
+from .conftest import KEY, Clock, add_routes, cookie_of, make_satchel_app, open_raw
 
 
 def logged_in(app: Flask) -> tuple[t.Any, str]:
@@ -340,14 +340,14 @@ BAD_CONFIGS = [
 @pytest.mark.parametrize("config,message", BAD_CONFIGS, ids=[m for _, m in BAD_CONFIGS])
 def test_misconfiguration_fails_at_init_app(config: dict[str, t.Any], message: str) -> None:
     app = Flask(__name__)
-    app.config.update({"SECRET_KEY": "k" * 32, **config})
+    app.config.update({"SECRET_KEY": KEY, **config})
     with pytest.raises(ConfigError, match=message):
         Satchel().init_app(app)
 
 
 def test_misconfiguration_without_init_app_fails_on_first_request() -> None:
     app = add_routes(Flask(__name__))
-    app.config.update(SECRET_KEY="k" * 32, SESSION_COOKIE_SAMESITE="None")
+    app.config.update(SECRET_KEY=KEY, SESSION_COOKIE_SAMESITE="None")
     app.session_interface = SatchelSessionInterface()
     app.testing = True
     with pytest.raises(ConfigError):
@@ -369,7 +369,7 @@ def test_misconfiguration_without_init_app_fails_on_first_request() -> None:
 )
 def test_valid_configs_are_accepted(config: dict[str, t.Any]) -> None:
     app = Flask(__name__)
-    app.config.update({"SECRET_KEY": "k" * 32, **config})
+    app.config.update({"SECRET_KEY": KEY, **config})
     Satchel(app)
 
 
@@ -391,7 +391,7 @@ def test_article_session_cookie_name_is_honoured_with_a_warning(clock: Clock) ->
 @pytest.mark.parametrize("name", ["", "a;b", "a=b", "a\nb", " padded"])
 def test_unusable_cookie_names_are_refused(name: str) -> None:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="k" * 32, SESSION_COOKIE_NAME=name)
+    app.config.update(SECRET_KEY=KEY, SESSION_COOKIE_NAME=name)
     with pytest.raises(ConfigError, match="cookie name"):
         Satchel(app)
 

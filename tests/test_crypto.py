@@ -155,9 +155,11 @@ def test_sealer_rotation() -> None:
     assert rotated.seal(b"data")[1:HEADER_SIZE] == key_id(derive_key(SECRET, STORE))
     with pytest.raises(BadToken, match="not configured"):
         Sealer(SECRET, purpose=STORE).open(old_token, b"h")  # the old key was removed
-    # A fallback that is the current key, or an empty one, changes nothing.
-    same = Sealer(SECRET, [SECRET, ""], purpose=STORE)
+    # A fallback that is the current key changes nothing; an empty one is refused (R43).
+    same = Sealer(SECRET, [SECRET], purpose=STORE)
     assert same.unseal(same.seal(b"data")) == (b"data", True)
+    with pytest.raises(ConfigError, match="empty key"):
+        Sealer(SECRET, [SECRET, ""], purpose=STORE)
 
 
 def test_fallbacks_are_tried_newest_first_and_all_open() -> None:

@@ -461,8 +461,9 @@ def test_secret_key_is_fresh_per_instance(
 
 
 def test_config_overrides_win(instance: Path) -> None:
-    app = create_app({"SESSION_STORE": "memory://", "SECRET_KEY": "k" * 40}, instance_path=instance)
-    assert app.secret_key == "k" * 40
+    key = "demo-override-secret-0123456789abcdef"
+    app = create_app({"SESSION_STORE": "memory://", "SECRET_KEY": key}, instance_path=instance)
+    assert app.secret_key == key
 
 
 def test_default_paths_are_in_the_instance_folder(instance: Path) -> None:

@@ -124,3 +124,91 @@ def test_revocation_store_down_fails_closed(clock: Clock) -> None:
     client = app.test_client(use_cookies=False)
     response = client.get("/whoami", headers={"Cookie": f"session={value}"})
     assert response.status_code == 503
+
+
+# -- sub-second precision, logout in cookie mode, bindings (R15, R42) ---------------------------
+
+
+def test_a_cookie_created_in_the_same_second_as_revoke_user_is_refused(clock: Clock) -> None:
+    clock.now = 1735689600.2
+    app = make_app(clock, MemoryStore())
+    laptop, phone = app.test_client(), app.test_client()
+    phone.get("/login/alice")
+    laptop.get("/login/alice")
+    clock.advance(0.5)  # still the same whole second
+    laptop.get("/revoke-others")
+    assert phone.get("/whoami").text == "anonymous"
+    assert laptop.get("/whoami").text == "alice"  # the kept one is re-issued after it
+
+
+def test_a_cookie_from_the_previous_version_with_a_whole_second_creation_time_opens(
+    clock: Clock,
+) -> None:
+    app = make_app(clock, MemoryStore())
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    old = serializer.dumps({"user": "alice", "_created": int(clock.now), "_user": "alice"})
+    client = app.test_client(use_cookies=False)
+    assert client.get("/whoami", headers={"Cookie": f"session={old}"}).text == "alice"
+
+
+def test_a_cookie_replayed_after_logout_opens_as_anonymous(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+    client, other_device = app.test_client(), app.test_client()
+    client.get("/login/alice")
+    other_device.get("/login/alice")
+    copy = client.get_cookie("session")
+    assert copy is not None
+    clock.advance(1)
+    assert cookie_of(client.get("/logout")) == ""
+    replay = app.test_client(use_cookies=False)
+    assert replay.get("/whoami", headers={"Cookie": f"session={copy.value}"}).text == "anonymous"
+    assert other_device.get("/whoami").text == "alice"  # only that cookie ended
+    client.get("/login/alice")  # and logging in again works
+    assert client.get("/whoami").text == "alice"
+
+
+def test_without_a_revocation_store_logout_only_deletes_the_cookie_as_flask(clock: Clock) -> None:
+    app = make_app(clock, None)
+    client = app.test_client()
+    client.get("/login/alice")
+    copy = client.get_cookie("session")
+    assert copy is not None
+    assert cookie_of(client.get("/logout")) == ""
+    replay = app.test_client(use_cookies=False)
+    assert replay.get("/whoami", headers={"Cookie": f"session={copy.value}"}).text == "alice"
+
+
+def test_ended_cookies_are_pruned_once_expired(clock: Clock) -> None:
+    store = MemoryStore()
+    app = make_app(clock, store)
+    for _ in range(3):
+        client = app.test_client()
+        client.get("/login/alice")
+        client.get("/logout")
+    revocation = app.session_interface.revocation(app)  # type: ignore[attr-defined]
+    ((_, record),) = store.scan(int(clock.now))
+    assert len(record.data) == 3
+    clock.advance(revocation.lifetime + 1)
+    client = app.test_client()
+    client.get("/login/alice")
+    client.get("/logout")
+    ((_, record),) = store.scan(int(clock.now))
+    assert len(record.data) == 1
+
+
+def test_a_user_id_written_by_hand_binds_the_cookie_so_revoke_user_ends_it(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+
+    @app.route("/by-hand/<user>")
+    def by_hand(user: str) -> str:
+        session["_user_id"] = user
+        session["user"] = user
+        return "ok"
+
+    by_hand_client, laptop = app.test_client(), app.test_client()
+    by_hand_client.get("/by-hand/alice")
+    laptop.get("/login/alice")
+    clock.advance(1)
+    laptop.get("/revoke-others")
+    assert by_hand_client.get("/whoami").text == "anonymous"
+    assert laptop.get("/whoami").text == "alice"

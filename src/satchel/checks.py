@@ -18,6 +18,8 @@ The codes, most serious first:
 ``cookie-not-httponly``  HttpOnly off
 ``samesite-unset``       no SameSite attribute
 ``payload-readable``     a signed-only cookie, which anyone holding it can read
+``signed-accepted``      an encrypted cookie that still accepts signed ones
+                         (``SESSION_COOKIE_ACCEPT_SIGNED``)
 ``no-absolute-lifetime`` no ``SESSION_ABSOLUTE_LIFETIME``
 ``cookie-name-fingerprint`` a framework's default cookie name, which tells
                          attackers what the site runs
@@ -249,6 +251,22 @@ def run_checks(config: t.Mapping[str, t.Any], *, debug: bool = False) -> list[Fi
                 "The session cookie is signed, not encrypted: anyone holding it reads its"
                 " content with a base64 decoder.",
                 "SESSION_COOKIE_ENCRYPTED = True, or keep sessions server-side (SESSION_STORE)",
+            )
+        )
+    if (
+        config.get("SESSION_COOKIE_ENCRYPTED")
+        and not config.get("SESSION_STORE")
+        and config.get("SESSION_COOKIE_ACCEPT_SIGNED", True)
+    ):
+        findings.append(
+            Finding(
+                "signed-accepted",
+                "medium",
+                "The cookie is encrypted but a signed (readable) cookie is still accepted and"
+                " re-issued sealed: a migration window, in which a forged or stolen signed"
+                " cookie still opens.",
+                "SESSION_COOKIE_ACCEPT_SIGNED = False once users' signed cookies have been"
+                " re-issued (one idle lifetime after turning encryption on)",
             )
         )
     if config.get("SESSION_ABSOLUTE_LIFETIME") is None:

@@ -10,7 +10,21 @@ Names and defaults are Flask 3.1's (``SESSION_COOKIE_*``, ``SECRET_KEY_FALLBACKS
     Seal the cookie with AES-256-GCM (:mod:`satchel.crypto`) instead of only
     signing it, so that its holder cannot read it. Needs the ``cryptography``
     package (``pip install satchel[crypto]``). Signed cookies from before are
-    accepted and re-issued sealed.
+    accepted and re-issued sealed while ``SESSION_COOKIE_ACCEPT_SIGNED`` is on.
+``SESSION_COOKIE_ACCEPT_SIGNED`` (True)
+    Encrypted cookies: accept a valid signed cookie (and re-issue it sealed),
+    so that turning encryption on logs nobody out. A migration window: turn it
+    off once the signed cookies have been replaced (:data:`satchel.HARDENED`
+    does); ``flask session check`` reports it while it is on.
+``SESSION_ALLOW_WEAK_KEYS`` (False)
+    Accept a ``SECRET_KEY`` or ``SECRET_KEY_FALLBACKS`` key that the security
+    check rates weak (well-known, repetitive). For tests only; empty keys are
+    refused even then (R43).
+``SESSION_USER_KEY`` ("_user_id")
+    The session key that names the logged-in user (Flask-Login's). When a
+    request writes a user there that the session is not bound to, the session
+    gets a new id and is bound to that user at save time (R42), however the
+    value got there (``login_user``, a "remember me" restore, by hand).
 ``SESSION_COOKIE_OVERSIZE`` ("raise")
     What to do when name + value would exceed :data:`BROWSER_COOKIE_LIMIT`:
     ``"raise"`` fails the request with :class:`~satchel.exc.CookieTooLarge`;
@@ -59,6 +73,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib.util import find_spec
 
+from .checks import key_weakness
 from .exc import ConfigError
 
 #: What browsers keep of one cookie's name + value (RFC 6265 section 6.1).
@@ -78,7 +93,13 @@ DEFAULTS: dict[str, t.Any] = {
     "SESSION_STORE_ENCRYPTED": False,
     "SESSION_MAX_PER_USER": 100,
     "SESSION_ANONYMOUS_IN_COOKIE": False,
+    "SESSION_COOKIE_ACCEPT_SIGNED": True,
+    "SESSION_ALLOW_WEAK_KEYS": False,
+    "SESSION_USER_KEY": "_user_id",
 }
+
+#: The one-liner every key error suggests.
+GENERATE_KEY = """python -c 'import secrets; print(secrets.token_hex(32))'"""
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
@@ -153,9 +174,15 @@ class CookieSettings:
 
 
 def check_keys(secret_key: t.Any, fallbacks: t.Any) -> None:
-    """Raise :class:`ConfigError` for key settings that would misbehave silently."""
+    """Raise :class:`ConfigError` for key settings that would misbehave silently
+    or let anyone forge a cookie (an empty key)."""
     if secret_key is not None and not isinstance(secret_key, (str, bytes)):
         raise ConfigError(f"SECRET_KEY must be str or bytes, not {type(secret_key).__name__}.")
+    if secret_key is not None and not secret_key:
+        raise ConfigError(
+            f"SECRET_KEY is empty. Generate one with {GENERATE_KEY}, or leave it None"
+            " for no sessions at all."
+        )
     if fallbacks is not None and not isinstance(fallbacks, (list, tuple)):
         raise ConfigError(
             "SECRET_KEY_FALLBACKS must be a list of old keys (oldest first), not"
@@ -166,6 +193,42 @@ def check_keys(secret_key: t.Any, fallbacks: t.Any) -> None:
         if not isinstance(key, (str, bytes)):
             raise ConfigError(
                 f"SECRET_KEY_FALLBACKS must hold str or bytes keys, not {type(key).__name__}."
+            )
+    require_keys(fallbacks or (), "SECRET_KEY_FALLBACKS")
+
+
+def require_keys(keys: t.Iterable[t.Any], setting: str) -> None:
+    """Raise :class:`ConfigError` if any of ``keys`` is empty.
+
+    Every signer and sealer calls this, so that a configuration that skipped the
+    start-up check still cannot sign or verify with an empty key: anyone can
+    compute a signature under it (R43).
+    """
+    for i, key in enumerate(keys):
+        if not key:
+            raise ConfigError(
+                f"{setting} holds an empty key (item {i}), which lets anyone forge a"
+                " session cookie (an unset environment variable, as in"
+                " [os.environ.get('OLD_KEY', '')]?)."
+                f" Remove it, or set a real key: {GENERATE_KEY}."
+            )
+
+
+def check_key_strength(secret_key: t.Any, fallbacks: t.Any) -> None:
+    """Raise :class:`ConfigError` if a key the security check rates weak is set (R43).
+
+    Short keys are only reported by the check (``flask session check``), not
+    refused. ``SESSION_ALLOW_WEAK_KEYS = True`` skips this, for tests.
+    """
+    named = [("SECRET_KEY", secret_key)] if secret_key is not None else []
+    named += [(f"SECRET_KEY_FALLBACKS[{i}]", key) for i, key in enumerate(fallbacks or ())]
+    for setting, key in named:
+        weakness = key_weakness(key)
+        if weakness is not None and weakness[0] == "weak":
+            raise ConfigError(
+                f"{setting} {weakness[1]}: anyone who guesses it can forge any session."
+                f" Generate a key with {GENERATE_KEY} (SESSION_ALLOW_WEAK_KEYS = True"
+                " accepts it, for tests only)."
             )
 
 
@@ -190,3 +253,13 @@ def check_settings(config: t.Mapping[str, t.Any]) -> None:
             "SESSION_COOKIE_ENCRYPTED=True needs the cryptography package:"
             " pip install 'satchel[crypto]'."
         )
+    for flag in ("SESSION_COOKIE_ACCEPT_SIGNED", "SESSION_ALLOW_WEAK_KEYS"):
+        if not isinstance(config.get(flag, DEFAULTS[flag]), bool):
+            raise ConfigError(f"{flag} must be True or False, not {config.get(flag)!r}.")
+    user_key = config.get("SESSION_USER_KEY", "_user_id")
+    if not isinstance(user_key, str) or not user_key:
+        raise ConfigError(
+            f"SESSION_USER_KEY must be the session key naming the user, not {user_key!r}."
+        )
+    if not config.get("SESSION_ALLOW_WEAK_KEYS", False):
+        check_key_strength(config.get("SECRET_KEY"), config.get("SECRET_KEY_FALLBACKS"))

@@ -20,6 +20,7 @@ The functions here hold the rules that do not depend on the web framework:
 
 from __future__ import annotations
 
+import secrets
 import typing as t
 
 from itsdangerous import SignatureExpired
@@ -33,6 +34,9 @@ from .tagged import _encoder, tag
 CREATED_KEY = "_created"
 #: Where the user sits in the payload when cookie revocation is on.
 USER_KEY = "_user"
+#: Where a bound cookie's random name sits when cookie revocation is on, so
+#: that logout can end that cookie (and its copies) alone.
+NONCE_KEY = "_nonce"
 #: Distinct values of the session cookie examined per request, in both modes.
 #: Browsers keep about 180 cookies per site (Chrome 180, Firefox 150; RFC 6265
 #: asks for at least 50), all names together, so cookies tossed from a sibling
@@ -82,7 +86,7 @@ def open_session(
     absolute: int | None,
     now: float,
     session_class: type[Session] = Session,
-    not_before: t.Callable[[str], int | None] | None = None,
+    revoked: t.Callable[[str, float, str | None], bool] | None = None,
     on_invalid: t.Callable[[str, str], object] | None = None,
 ) -> Session:
     """Return the session carried by the first valid cookie of ``values``.
@@ -90,13 +94,14 @@ def open_session(
     :param max_age: seconds a cookie stays valid after it was last written.
     :param absolute: seconds a session stays valid after it was created, or None.
     :param now: the current time in seconds since the epoch.
-    :param not_before: with cookie revocation on, returns a user's not-before
-        time: cookies of that user created earlier are refused.
+    :param revoked: with cookie revocation on, ``revoked(user, created, nonce)``
+        says whether that user's cookie was revoked (created before the user's
+        not-before time, or ended by logout): it is refused.
     :param on_invalid: called with ``(value, reason)`` for each cookie refused:
         ``"expired"`` (idle, absolute or revoked) or ``"signature"`` (it does
         not verify or open), so the caller can signal it (R41).
     """
-    track = absolute is not None or not_before is not None
+    track = absolute is not None or revoked is not None
     for value in values:
         try:
             data, signed_at, by_current_key = serializer.open(value, max_age, want_timestamp=track)
@@ -112,15 +117,18 @@ def open_session(
             if on_invalid is not None:
                 on_invalid(value, "signature")
             continue
-        created = user = None
+        created = user = nonce = None
         if track:
+            # A float since sub-second precision (R15); an int from older versions.
             created = data.pop(CREATED_KEY, None)
             if not isinstance(created, (int, float)) or isinstance(created, bool):
                 created = signed_at  # from before the setting: its last write is the best we know
-            if not_before is not None:
+            if revoked is not None:
                 user = data.pop(USER_KEY, None)
                 user = user if isinstance(user, str) else None
-            if _dead(created, user, now, absolute, not_before):
+                nonce = data.pop(NONCE_KEY, None)
+                nonce = nonce if isinstance(nonce, str) else None
+            if _dead(created, user, nonce, now, absolute, revoked):
                 if on_invalid is not None:
                     on_invalid(value, "expired")
                 dropped = session_class()
@@ -128,6 +136,7 @@ def open_session(
                 return dropped
         session = session_class(data, created=created)
         session.user = user
+        session.nonce = nonce
         if not by_current_key:
             session.modified = True  # re-issued under the current key
         return session
@@ -137,18 +146,16 @@ def open_session(
 def _dead(
     created: float | None,
     user: str | None,
+    nonce: str | None,
     now: float,
     absolute: int | None,
-    not_before: t.Callable[[str], int | None] | None,
+    revoked: t.Callable[[str, float, str | None], bool] | None,
 ) -> bool:
     if created is None or created > now:
         return True
     if absolute is not None and now - created > absolute:
         return True
-    if user is not None and not_before is not None:
-        revoked_before = not_before(user)
-        return revoked_before is not None and created < revoked_before
-    return False
+    return user is not None and revoked is not None and revoked(user, created, nonce)
 
 
 def seal(
@@ -158,22 +165,40 @@ def seal(
     absolute: int | None,
     now: float,
     track_user: bool = False,
+    user_key: str = "_user_id",
 ) -> str:
     """The cookie value for ``session``.
 
     With an absolute lifetime or ``track_user`` (cookie revocation on), the
-    creation time, and the user the session is bound to, go inside.
+    creation time (in seconds, sub-second precision) goes inside; with
+    ``track_user`` also the user the session is bound to and a random nonce
+    naming the session, so that :func:`satchel.logout` can end it. A session
+    that gained a user under ``user_key`` in this request (R42) is bound to
+    them and starts anew: new creation time, new nonce.
     """
     if absolute is None and not track_user:
         value = serializer.dumps(session)
     else:
-        if session.created is None or session.regenerate_requested:
-            session.created = int(now)
+        fresh = session.created is None or session.regenerate_requested
+        if track_user:
+            claimed = session.claims_new_user(user_key)
+            if claimed is not None:
+                session.bind_user = claimed
+                # Written now: a login. Not written now: a cookie from before
+                # revocation was on, bound as it is, keeping its creation time.
+                fresh = fresh or user_key in session.changed_keys
+        if fresh:
+            session.created = now
+            session.nonce = None
         data = dict(dict.items(session))
-        data[CREATED_KEY] = int(session.created)
+        assert session.created is not None
+        data[CREATED_KEY] = session.created
         user = session.bind_user or session.user
         if track_user and user is not None:
             data[USER_KEY] = user
+            if session.nonce is None:
+                session.nonce = secrets.token_urlsafe(16)
+            data[NONCE_KEY] = session.nonce
         value = serializer.dumps(data)
     return value.decode("ascii") if isinstance(value, bytes) else t.cast(str, value)
 

@@ -60,6 +60,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .config import require_keys
 from .exc import BadToken, TokenExpired
 from .tagged import session_json
 
@@ -118,14 +119,16 @@ def derive_keys(secret: Secret, fallbacks: t.Iterable[Secret], purpose: str) -> 
     """The keys for ``purpose``: the current one first, then the fallbacks', newest first.
 
     ``fallbacks`` is ``SECRET_KEY_FALLBACKS`` (oldest first, as Flask reads
-    it). A fallback equal to the current secret, or empty, is left out (the
-    configuration check reports both).
+    it). A fallback equal to the current secret is left out (the configuration
+    check reports it).
+
+    :raises satchel.ConfigError: if a fallback is empty (R43).
     """
     current = derive_key(secret, purpose)
     keys = [current]
-    for old in reversed(list(fallbacks)):
-        if not old:
-            continue
+    fallbacks = list(fallbacks)
+    require_keys(fallbacks, "SECRET_KEY_FALLBACKS")
+    for old in reversed(fallbacks):
         key = derive_key(old, purpose)
         if key not in keys:
             keys.append(key)

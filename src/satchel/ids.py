@@ -20,6 +20,7 @@ import typing as t
 
 from itsdangerous import BadSignature
 
+from .config import require_keys
 from .signing import KeyCachingSigner
 
 #: Random bytes in an id.
@@ -57,6 +58,7 @@ class IdSigner:
     salt = b"satchel.session-id"
 
     def __init__(self, keys: t.Sequence[str | bytes]) -> None:
+        require_keys(keys, "SECRET_KEY / SECRET_KEY_FALLBACKS")
         kwargs = {"salt": self.salt, "key_derivation": "hmac", "digest_method": hashlib.sha256}
         self._all = KeyCachingSigner(list(keys), **kwargs)
         self._current = KeyCachingSigner(keys[-1], **kwargs)

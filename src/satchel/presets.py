@@ -13,7 +13,9 @@ It leaves ``SECRET_KEY`` to you (32 random bytes or more, e.g.
   Secure, ``Path=/`` and no Domain, so a sibling subdomain cannot plant or
   shadow the cookie;
 * an encrypted cookie (with a server store, the cookie holds an id only and
-  encrypting it changes nothing; keep it or not);
+  encrypting it changes nothing; keep it or not), and signed cookies no
+  longer accepted (an app switching from signed cookies logs its users out
+  once; set ``SESSION_COOKIE_ACCEPT_SIGNED = True`` for a migration window);
 * a 12-hour absolute lifetime and a 30-minute idle lifetime (NIST SP 800-63B
   AAL2).
 
@@ -33,8 +35,8 @@ import typing as t
 from datetime import timedelta
 from types import MappingProxyType
 
-#: Secure, HttpOnly, SameSite=Lax, a ``__Host-`` name, an encrypted cookie,
-#: 12 h absolute and 30 min idle lifetimes.
+#: Secure, HttpOnly, SameSite=Lax, a ``__Host-`` name, an encrypted cookie
+#: (signed ones refused), 12 h absolute and 30 min idle lifetimes.
 HARDENED: t.Mapping[str, t.Any] = MappingProxyType(
     {
         "SESSION_COOKIE_NAME": "__Host-sid",
@@ -44,6 +46,7 @@ HARDENED: t.Mapping[str, t.Any] = MappingProxyType(
         "SESSION_COOKIE_PATH": "/",
         "SESSION_COOKIE_DOMAIN": None,
         "SESSION_COOKIE_ENCRYPTED": True,
+        "SESSION_COOKIE_ACCEPT_SIGNED": False,
         "SESSION_ABSOLUTE_LIFETIME": timedelta(hours=12),
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=30),
         "SESSION_REFRESH_EACH_REQUEST": True,

@@ -10,6 +10,10 @@ applies them:
   cleared and then filled again in the same request (the login pattern of
   Flask's tutorial), get an id the server just made, so a planted id is never
   adopted (R2) and fixation fails.
+* **A fresh id whenever a session gains a user** (R42): if the value under
+  ``user_key`` (Flask-Login's ``_user_id``) names a user the record is not
+  bound to, the session is regenerated and bound to that user, however the
+  value got there (a "remember me" restore, code writing it by hand).
 * **Only changes are written**: the keys the request set or deleted, nested
   mutations included, applied atomically onto what is stored now, so
   concurrent requests changing different keys both survive.
@@ -155,6 +159,9 @@ class ServerSessions:
         encrypts them at rest).
     :param max_per_user: how many sessions one user may hold; when a login
         goes past it, the user's oldest sessions are ended (None: no limit).
+    :param user_key: the session key naming the logged-in user (Flask-Login's
+        ``_user_id``): a session whose value there is a user it is not bound to
+        gets a new id and is bound to them when saved (R42).
     """
 
     def __init__(
@@ -169,9 +176,11 @@ class ServerSessions:
         sender: t.Any = None,
         fields: PlainFields | None = None,
         max_per_user: int | None = None,
+        user_key: str = "_user_id",
     ) -> None:
         self.fields = fields or PlainFields()
         self.max_per_user = max_per_user
+        self.user_key = user_key
         self.store = store
         self.signer = signer
         self.lifetime = lifetime
@@ -280,15 +289,21 @@ class ServerSessions:
         now = int(self.clock())
         session.collect_changes()
         key = session.key
+        claimed = session.claims_new_user(self.user_key)
+        if claimed is not None:  # it became a user's (R42): new id, bound, listed
+            session.bind_user = claimed
+            session.regenerate()
 
-        if session.destroyed or (not session and (session.modified or session.cleared)):
+        # An empty session being logged in is kept: the login itself is worth a record.
+        empty = not session and session.bind_user is None
+        if session.destroyed or (empty and (session.modified or session.cleared)):
             if key is not None:
                 self.store.delete(key)
                 signals.session_destroyed.send(self.sender, key=key)
             return Outcome(delete_cookie=key is not None or session.stale)
 
         if key is None or session.cleared:
-            if not session:
+            if empty:
                 return Outcome(delete_cookie=session.stale)
             texts = self._encode(session, session.keys())
             if key is not None:  # cleared, then filled: a new session under a new id

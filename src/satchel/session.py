@@ -56,6 +56,7 @@ class Session(dict[str, t.Any]):
         "created",
         "modified",
         "new",
+        "nonce",
         "user",
     )
 
@@ -79,6 +80,8 @@ class Session(dict[str, t.Any]):
         self.user: str | None = None
         #: A user id to bind the session to when it is saved (see ``satchel.login``).
         self.bind_user: str | None = None
+        #: Signed cookies with revocation on: names this session, so logout can end it.
+        self.nonce: str | None = None
         self._dirty: set[str] = set()
         self._cleared = False
         self._seen: dict[str, str | None] = {}
@@ -243,6 +246,28 @@ class Session(dict[str, t.Any]):
     def changed_keys(self) -> frozenset[str]:
         """Keys set or deleted in this request (present ones set, absent ones deleted)."""
         return frozenset(self._dirty)
+
+    def claimed_user(self, key: str) -> str | None:
+        """The user the data under ``key`` names (Flask-Login's ``_user_id``), if any.
+
+        Only str and int count (as ``str``): that is what login libraries write.
+        """
+        value = dict.get(self, key)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None
+        return str(value)
+
+    def claims_new_user(self, key: str) -> str | None:
+        """The user under ``key`` if the session is not bound to them yet, else None.
+
+        Whatever wrote it (a login, a "remember me" restore, code writing the
+        key by hand), such a session must be bound to that user under a new
+        id before it is saved (R42); the session's save does that.
+        """
+        claimed = self.claimed_user(key)
+        if claimed is None or claimed == (self.bind_user or self.user):
+            return None
+        return claimed
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {dict.__repr__(self)}>"

@@ -33,6 +33,8 @@ from itsdangerous import (
 )
 from itsdangerous.encoding import base64_decode
 
+from .config import require_keys
+
 Clock = t.Callable[[], float]
 
 #: Largest payload a compressed cookie may inflate to. A cookie is at most 4 KiB,
@@ -95,6 +97,7 @@ class CookieSerializer(URLSafeTimedSerializer):
             "clock": clock,
         }
         super().__init__(secret_key, salt=salt, serializer=serializer, signer_kwargs=signer_kwargs)
+        require_keys(self.secret_keys, "SECRET_KEY / SECRET_KEY_FALLBACKS")
         self.clock = clock
         self._signers: dict[t.Any, t.Any] = {}
 

@@ -74,7 +74,7 @@ def test_a_url_no_database_answers_is_a_config_error_at_start_up(url: str, clock
     from flask import Flask
 
     app = Flask("app")
-    app.config.update(SECRET_KEY="s" * 32, SESSION_STORE=url)
+    app.config.update(SECRET_KEY="store-test-secret-0123456789abcdef", SESSION_STORE=url)
     with pytest.raises(ConfigError, match="SESSION_STORE") as info:
         Satchel(app, clock=clock)
     assert "hunter2" not in str(info.value)  # no password in logs

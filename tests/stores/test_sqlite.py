@@ -174,7 +174,9 @@ def test_missing_directory_is_a_clear_error_at_start_up(tmp_path: Path, clock: C
     from flask import Flask
 
     app = Flask("app")
-    app.config.update(SECRET_KEY="s" * 32, SESSION_STORE=f"sqlite:///{missing}")
+    app.config.update(
+        SECRET_KEY="store-test-secret-0123456789abcdef", SESSION_STORE=f"sqlite:///{missing}"
+    )
     with pytest.raises(ConfigError, match="does not exist"):
         Satchel(app, clock=clock)  # fails at start-up, not on the first request
     assert not missing.parent.exists()
@@ -222,7 +224,7 @@ def test_a_store_that_cannot_open_its_file_answers_503(tmp_path: Path, clock: Cl
     store = SQLiteStore(directory / "s.db")
     directory.rmdir()  # e.g. a volume unmounted after start-up
     app = Flask("app")
-    app.config.update(SECRET_KEY="s" * 32, SESSION_STORE=store)
+    app.config.update(SECRET_KEY="store-test-secret-0123456789abcdef", SESSION_STORE=store)
     Satchel(app, clock=clock)
     add_routes(app)
     client = app.test_client()

@@ -223,3 +223,28 @@ def test_flask_login_integration(store: Store, clock: Clock) -> None:
     assert client.get("/fl/me").text == "anonymous"
     replay = app.test_client(use_cookies=False)
     assert replay.get("/fl/me", headers={"Cookie": f"session={after}"}).text == "anonymous"
+
+
+def test_login_alone_creates_a_bound_session(store: Store) -> None:
+    """``satchel.login`` on a session with no data is still a login: a record
+    bound to the user is stored and its cookie set, so it is listed and revocable."""
+    app = make_app(store, Clock())
+
+    @app.route("/bare-login/<user>")
+    def bare_login(user: str) -> str:
+        satchel.login(user)
+        return "ok"
+
+    @app.route("/list/<user>")
+    def listed(user: str) -> flask.Response:
+        return jsonify([info.handle for info in satchel.sessions_of(user)])
+
+    client = app.test_client()
+    response = client.get("/bare-login/alice")
+    assert response.headers.get("Set-Cookie", "").startswith("session=")
+    assert len(client.get("/list/alice").json) == 1
+    # ... and a bare login in a session that already held data keeps it too.
+    client2 = app.test_client()
+    client2.get("/browse")
+    client2.get("/bare-login/bob")
+    assert len(client2.get("/list/bob").json) == 1

@@ -52,12 +52,16 @@ class Satchel:
 
 
 def _follow_flask_login(app: Flask) -> None:
-    """Regenerate on Flask-Login's login and end the session on its logout."""
+    """Regenerate on Flask-Login's login and "remember me" restore (R42), and end
+    the session on its logout."""
     try:
-        from flask_login import user_logged_in, user_logged_out
+        from flask_login import user_loaded_from_cookie, user_logged_in, user_logged_out
     except ImportError:
         return
     user_logged_in.connect(_on_login, app)
+    # The restore writes _user_id into whatever session the browser sent,
+    # which may be one an attacker planted: it must become a new one.
+    user_loaded_from_cookie.connect(_on_login, app)
     user_logged_out.connect(_on_logout, app)
 
 

@@ -192,7 +192,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
         With ``SESSION_COOKIE_ENCRYPTED`` it is a
         :class:`~satchel.crypto.SealedCookieSerializer` (same ``dumps``,
         ``loads``), which also accepts a valid signed cookie and has it
-        re-issued sealed.
+        re-issued sealed while ``SESSION_COOKIE_ACCEPT_SIGNED`` is on.
         """
         secret = app.secret_key
         if not secret:
@@ -236,6 +236,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             tuple(fallbacks) if isinstance(fallbacks, (list, tuple)) else fallbacks,
             name,
             app.config["PERMANENT_SESSION_LIFETIME"],  # as set: converting it costs more
+            accept_signed := app.config.get("SESSION_COOKIE_ACCEPT_SIGNED", True),
         )
         try:
             return self._sealed[cache_key]
@@ -249,7 +250,8 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             fallbacks or (),
             name=name,
             lifetime=int(app.permanent_session_lifetime.total_seconds()),
-            legacy=self._signed_serializer(secret, fallbacks),
+            # The signed-to-sealed migration window, while the app keeps it open.
+            legacy=self._signed_serializer(secret, fallbacks) if accept_signed else None,
             clock=self.clock,
             serializer=self.serializer,
         )
@@ -302,6 +304,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             margin,
             encrypted,
             cap,
+            user_key := app.config.get("SESSION_USER_KEY", "_user_id"),
         )
         servers = self.state(app).servers
         try:
@@ -318,6 +321,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             sender=app,
             fields=SealedFields(secret, list(fallbacks)) if encrypted else PlainFields(),
             max_per_user=cap,
+            user_key=user_key,
         )
         if len(servers) > 16:
             servers.clear()
@@ -368,7 +372,9 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
                 absolute=self.absolute_lifetime(app),
                 now=now,
                 session_class=self.session_class,
-                not_before=None if revocation is None else lambda u: revocation.get(u, int(now)),
+                revoked=None
+                if revocation is None
+                else lambda u, created, nonce: revocation.refuses(u, created, nonce, int(now)),
                 on_invalid=lambda value, reason: signals.session_invalid.send(
                     app, token_hash=token_hash(value), reason=reason
                 ),
@@ -478,6 +484,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             absolute=self.absolute_lifetime(app),
             now=self.clock(),
             track_user=self.revocation(app) is not None,
+            user_key=app.config.get("SESSION_USER_KEY", "_user_id"),
         )
         expires = self.get_expiration_time(app, session)  # after seal: it knows `created`
         if app.config.get("SESSION_COOKIE_OVERSIZE", "raise") == "raise":
@@ -492,6 +499,7 @@ class SatchelSessionInterface(SecureCookieSessionInterface):
             app.config.get("SESSION_ANONYMOUS_IN_COOKIE")
             and session.key is None
             and session.bind_user is None
+            and session.claims_new_user(session.manager.user_key) is None
             and self._save_in_cookie(app, session, response)
         ):
             return

@@ -11,12 +11,15 @@ These work on the current request's session, inside a Flask request::
 Listing and revoking need a server-side store (``SESSION_STORE``): a signed
 cookie lives in the browser, and nothing on the server can end it. ``login``
 and ``logout`` work in both modes: in cookie mode ``login`` re-issues the
-cookie with a new creation time and ``logout`` deletes it, but a copy of the
-old cookie stays valid until it expires.
+cookie with a new creation time and ``logout`` deletes it; a copy of the old
+cookie stays valid until it expires unless ``SESSION_REVOCATION_STORE`` is
+set, which lets ``logout`` end it.
 
 With Flask-Login installed, :class:`~satchel.Satchel` calls :func:`login` on
-its ``user_logged_in`` signal and :func:`logout` on ``user_logged_out``;
-Flask-Login itself does neither.
+its ``user_logged_in`` and ``user_loaded_from_cookie`` ("remember me")
+signals and :func:`logout` on ``user_logged_out``; Flask-Login itself does
+neither. Whatever the hooks, a session whose ``SESSION_USER_KEY`` value names
+a user it is not bound to is regenerated and bound when saved (R42).
 """
 
 from __future__ import annotations
@@ -39,8 +42,21 @@ def login(user_id: str | int) -> None:
 
 
 def logout() -> None:
-    """End the current session: deleted on the server, cookie removed."""
-    t.cast(ServerSession, session._get_current_object()).destroy()  # type: ignore[attr-defined]
+    """End the current session: deleted on the server, cookie removed.
+
+    In cookie mode with ``SESSION_REVOCATION_STORE`` the cookie is also
+    recorded as ended, so a copy of it replayed later opens as anonymous
+    (R15). Cookies issued before that store was set carry no nonce until
+    their next rewrite; those are only deleted.
+    """
+    current = t.cast(ServerSession, session._get_current_object())  # type: ignore[attr-defined]
+    user = current.bind_user or current.user
+    if not isinstance(current, ServerSession) and user is not None and current.nonce is not None:
+        interface = current_app.session_interface
+        revocation = getattr(interface, "revocation", lambda app: None)(current_app)
+        if revocation is not None:
+            revocation.end(user, current.nonce, int(interface.clock()))
+    current.destroy()
 
 
 def _manager() -> ServerSessions:
@@ -90,8 +106,8 @@ def revoke_user(user_id: str | int, keep_current: bool = True) -> int:
                 "Revoking a user's signed cookies needs SESSION_REVOCATION_STORE"
                 " (or keep sessions on the server with SESSION_STORE)."
             )
-        now = int(interface.clock())
-        revocation.set(str(user_id), now, now)
+        now = interface.clock()  # sub-second: a cookie made earlier in this second dies too
+        revocation.set(str(user_id), now, int(now))
         current = t.cast(ServerSession, session._get_current_object())  # type: ignore[attr-defined]
         if keep_current and current:
             current.regenerate()  # re-issued with a creation time not before now
