@@ -581,3 +581,244 @@ def test_cli_port_in_use_is_one_line(monkeypatch: pytest.MonkeyPatch, instance: 
     assert result.output.strip().splitlines()[-1] == (
         "satchel: error: cannot listen on 127.0.0.1:5000: Address already in use"
     )
+
+
+# -- redirects: only to paths on this site (R48) -------------------------------------
+
+HOSTILE_NEXT = [
+    "//evil.example",
+    "///evil.example",
+    "////evil.example/",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "\\/evil.example",
+    "/\\/evil.example",
+    "https://evil.example/",
+    "http:evil.example",
+    "http:/\\evil.example",
+    "javascript:alert(1)",
+    " JaVaScRiPt:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "evil.example",
+    " //evil.example",
+    "\x00//evil.example",
+    "\x1f/\\evil.example",
+    "/\x00/evil.example",
+    "\uff0f\uff0fevil.example",  # fullwidth solidi
+    "/\u202e//evil.example",
+    "/\u2028/evil.example",
+    "/" + "a" * 5000,
+    "",
+]
+# Tab, LF, CR (which browsers delete) and VT, NUL, DEL, in every position of "//evil.example".
+HOSTILE_NEXT += [
+    f"/{'/evil.example'[:i]}{c}{'/evil.example'[i:]}"
+    for c in ("\t", "\n", "\r", "\r\n", "\x0b", "\x00", "\x7f")
+    for i in range(4)
+] + [f"{c}//evil.example{c}" for c in ("\t", "\n", "\r")]
+
+
+def browser_reading(location: str) -> tuple[str, str]:
+    """The (scheme, host) a browser at http://localhost/ goes to for this Location (WHATWG)."""
+    from urllib.parse import urljoin, urlsplit
+
+    cleaned = location.strip("".join(map(chr, range(0x21))))
+    cleaned = re.sub("[\t\n\r]", "", cleaned).replace("\\", "/")
+    target = urlsplit(urljoin("http://localhost/", cleaned))
+    return target.scheme, target.netloc
+
+
+def assert_same_site(response: t.Any) -> str:
+    assert response.status_code == 302, response.status_code
+    location = response.headers["Location"]
+    assert not re.search(r"[\x00-\x20\x7f-\x9f\\]", location), repr(location)
+    assert browser_reading(location) == ("http", "localhost"), repr(location)
+    return str(location)
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_next_never_leaves_the_site(app: Flask, target: str) -> None:
+    client = client_as(app)
+    page = client.get("/login", query_string={"next": target})
+    assert page.status_code == 200
+    # The form posts back without the hostile value.
+    action = re.search(r'<form method="post" action="([^"]*)"', page.get_data(as_text=True))
+    assert action and action.group(1) == "/login", action
+    token = csrf_token(client)
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"csrf_token": token, "username": DEMO_USER, "password": DEMO_PASSWORD},
+    )
+    assert assert_same_site(response) == "/account"
+    # Signed in already: /login sends the browser straight on, to the same place.
+    assert assert_same_site(client.get("/login", query_string={"next": target})) == "/account"
+
+
+def test_next_as_the_browser_sends_it(app: Flask) -> None:
+    # The issue's example, percent-encoded in the URL as an attacker's link has it.
+    client = logged_in(app)
+    for query in ("next=/%09/evil.example", "next=/%0d/evil", "next=/%0a/evil", "next=/%5Cevil"):
+        assert assert_same_site(client.get(f"/login?{query}")) == "/account"
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    [
+        ("/user/getSession", "/user/getSession"),
+        ("/user/getSession?x=1#top", "/user/getSession?x=1#top"),
+        (" /user/getSession\n", "/user/getSession"),  # as a browser reads it
+        ("/user/\tgetSession", "/user/getSession"),
+        ("/user\\getSession", "/user/getSession"),
+        ("/ünï", "/%C3%BCn%C3%AF"),
+    ],
+)
+def test_next_keeps_paths_on_this_site(app: Flask, target: str, location: str) -> None:
+    client = logged_in(app)
+    assert assert_same_site(client.get("/login", query_string={"next": target})) == location
+
+
+# -- failed sign-ins slow down ------------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The throttle's clock, frozen; tests move it by changing ``clock[0]``."""
+    from satchel.demo import throttle
+
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(throttle, "clock", lambda: now[0])
+    return now
+
+
+def from_address(app: Flask, address: str) -> FlaskClient:
+    client = client_as(app)
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_failed_sign_ins_back_off_with_a_clear_wait(app: Flask, clock: list[float]) -> None:
+    from satchel.demo.throttle import CAP, FREE
+
+    client = from_address(app, "192.0.2.1")
+    for _ in range(FREE):
+        assert log_in(client, password="wrong").status_code == 401
+    expected = 1
+    for _ in range(12):
+        refused = log_in(client)  # even the right password: it is not even checked
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == str(expected)
+        assert refused.headers["Cache-Control"] == "no-store"
+        html = refused.get_data(as_text=True)
+        wait = f"{expected} second{'s' if expected > 1 else ''}"
+        if expected >= 120:
+            wait = f"{-(-expected // 60)} minutes"  # rounded up
+        assert f"Too many failed sign-ins: try again in {wait}." in html
+        clock[0] += expected - 0.5
+        assert log_in(client).status_code == 429  # not yet
+        clock[0] += 0.5
+        assert log_in(client, password="wrong").status_code == 401
+        expected = min(CAP, expected * 2)
+    assert expected == CAP == 900  # the longest wait: 15 minutes
+    assert client.get("/account").status_code == 302
+    clock[0] += CAP
+    assert log_in(client).location == "/account"
+
+
+def test_unknown_names_are_throttled_alike(app: Flask, clock: list[float]) -> None:
+    from satchel.demo.throttle import FREE
+
+    answers = []
+    for name in (DEMO_USER, "nobody"):
+        client = from_address(app, f"192.0.2.{len(answers) + 10}")
+        for _ in range(FREE):
+            log_in(client, name, "wrong")
+        answers.append(log_in(client, name, "wrong"))
+    alerts = [re.findall(r'role="alert">([^<]*)<', r.get_data(as_text=True)) for r in answers]
+    assert alerts[0] == alerts[1] == ["Too many failed sign-ins: try again in 1 second."]
+    assert [(r.status_code, r.headers["Retry-After"]) for r in answers] == [(429, "1")] * 2
+
+
+def test_one_client_guessing_many_accounts_is_throttled(app: Flask, clock: list[float]) -> None:
+    from satchel.demo.throttle import FREE
+
+    client = from_address(app, "192.0.2.2")
+    for n in range(FREE):
+        assert log_in(client, f"user{n}", "wrong").status_code == 401
+    assert log_in(client, "李雷", DEMO_PASSWORD).status_code == 429
+    # Another address is not held up by this one.
+    assert log_in(from_address(app, "192.0.2.3"), "李雷").location == "/account"
+
+
+def test_an_account_guessed_from_many_addresses(app: Flask, clock: list[float]) -> None:
+    from satchel.demo.throttle import FREE
+
+    for n in range(FREE + 2):
+        assert log_in(from_address(app, f"198.51.100.{n}"), password="wrong").status_code == 401
+    # An address that has failed before (at any account) now waits on this one...
+    attacker = from_address(app, "198.51.100.200")
+    assert log_in(attacker, "nobody", "wrong").status_code == 401
+    assert log_in(attacker, DEMO_USER, DEMO_PASSWORD).status_code == 429
+    assert log_in(from_address(app, "198.51.100.0"), DEMO_USER, "guess").status_code == 429
+    # ...but the owner, from an address with no failures, is never locked out.
+    owner = from_address(app, "203.0.113.9")
+    assert log_in(owner).location == "/account"
+    assert owner.get("/account").status_code == 200
+
+
+def test_a_right_password_takes_back_only_its_own_attempt(app: Flask, clock: list[float]) -> None:
+    from satchel.demo.throttle import FREE
+
+    client = from_address(app, "192.0.2.4")
+    for _ in range(FREE - 1):
+        log_in(client, password="wrong")
+    for _ in range(3):  # signing in again and again does not add up to a wait
+        assert log_in(client).location == "/account"
+        client.delete_cookie("session")
+    assert log_in(client, password="wrong").status_code == 401
+    assert log_in(client).status_code == 429  # the earlier failures still count
+
+
+def test_failures_are_forgotten_after_an_hour(app: Flask, clock: list[float]) -> None:
+    from satchel.demo.throttle import FORGET, FREE
+
+    client = from_address(app, "192.0.2.5")
+    for _ in range(FREE):
+        log_in(client, password="wrong")
+    assert log_in(client, password="wrong").status_code == 429
+    clock[0] += FORGET
+    for _ in range(FREE):
+        assert log_in(client, password="wrong").status_code == 401
+    assert log_in(client, password="wrong").status_code == 429
+
+
+def test_parallel_guesses_get_no_extra_tries(app: Flask, clock: list[float]) -> None:
+    import threading
+
+    from satchel.demo.throttle import FREE
+
+    clients = [from_address(app, "192.0.2.6") for _ in range(8)]
+    tokens = [csrf_token(c) for c in clients]
+    start = threading.Barrier(len(clients))
+    codes: list[int] = []
+
+    def guess(client: FlaskClient, token: str) -> None:
+        start.wait()
+        data = {"csrf_token": token, "username": DEMO_USER, "password": "wrong"}
+        codes.append(client.post("/login", data=data).status_code)
+
+    pairs = zip(clients, tokens, strict=True)
+    threads = [threading.Thread(target=guess, args=pair) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(codes) == [401] * FREE + [429] * (len(clients) - FREE)
+
+
+def test_pages_made_from_the_session_are_never_cached(app: Flask) -> None:
+    client = logged_in(app)
+    for path in ("/", "/login", "/account", "/user/getSession", "/user/setSession"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+    assert app.test_client().get("/login").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in client.get("/static/demo.css").headers.get("Cache-Control", "")

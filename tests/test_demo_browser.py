@@ -191,3 +191,29 @@ def test_sessions_in_a_real_browser(browser: Browser, base_url: str, tmp_path: P
     finally:
         for context in (laptop, phone, tablet):
             context.close()
+
+
+def test_account_page_fits_a_phone(browser: Browser, base_url: str, tmp_path: Path) -> None:
+    # Three devices, the last a 390 px wide phone with a user agent too long to shorten.
+    contexts = [device(browser, LAPTOP), device(browser, "x" * 200)]
+    phone = browser.new_context(user_agent=PHONE, viewport={"width": 390, "height": 844})
+    phone.set_default_timeout(10_000)
+    contexts.append(phone)
+    try:
+        for context in contexts:
+            page = context.new_page()
+            sign_in(page, base_url)
+            page.wait_for_url(f"{base_url}/account")
+        assert page.locator("table.sessions tbody tr").count() == 3
+        for path in ("/account", "/", "/login?next=/account"):
+            page.goto(f"{base_url}{path}")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} scrolls sideways on a phone: {width} px wide"
+        page.goto(f"{base_url}/account")
+        button = page.locator("tr.current").get_by_role("button", name="Sign out")
+        box = button.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390  # reachable without scrolling
+        page.screenshot(path=str(tmp_path / "account-phone.png"), full_page=True)
+    finally:
+        for context in contexts:
+            context.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import typing as t
+import unicodedata
+from urllib.parse import quote
 
 import pytest
 from flask import Flask, session
@@ -225,3 +227,62 @@ def test_user_ids_of_every_length_list_stats_and_revoke_all(store: Store, clock:
     assert revoked.exit_code == 0, revoked.output
     assert revoked.output.strip() == f"revoked {len(users)} session(s)"
     assert json.loads(run(app, "stats", "--json").output)["sessions"] == 0
+
+
+#: Clears the screen, retitles the terminal, flips the text's direction; C1 CSI too.
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\u202eevil\x9b31m\x85\u2028\x00\x7f"
+
+
+def hidden_characters(output: str) -> list[str]:
+    """What a terminal would act on rather than show: every control but the line feed."""
+    return [
+        c for c in output if c != "\n" and unicodedata.category(c) in {"Cc", "Cf", "Cs", "Zl", "Zp"}
+    ]
+
+
+def test_hostile_text_is_escaped_on_the_terminal(store: Store, clock: Clock) -> None:
+    app = make_app(store, clock)
+    # No NUL in the user id: PostgreSQL cannot store one in a text column (reported).
+    user = "mallory" + HOSTILE.replace("\x00", "")
+    client = app.test_client()
+    # Through a real request: the user agent as sent, the user id and a value from the URL.
+    response = client.get(f"/login/{quote(user)}", headers={"User-Agent": "UA" + HOSTILE})
+    assert response.status_code == 200
+    # A browser's UTF-8 arrives as Latin-1 text: U+202E becomes "â\x80®" (a C1 inside).
+    mojibake = app.test_client()
+    mojibake.get("/login/zed", headers={"User-Agent": "\u202e".encode().decode("latin-1")})
+    [listed] = json.loads(run(app, "list", "--user", user, "--json").output)
+    assert listed["user_agent"] == "UA" + HOSTILE  # stored as sent, only shown escaped
+    handle = listed["handle"]
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    outputs = {
+        "list": run(app, "list"),
+        "list --user": run(app, "list", "--user", user),
+        "show": run(app, "show", handle),
+        "stats": run(app, "stats"),
+        "decode": run(app, "decode", cookie.value),
+        "revoke --user": run(app, "revoke", "--user", user),
+    }
+    for name, result in outputs.items():
+        assert result.exit_code == 0, (name, result.output)
+        assert hidden_characters(result.output) == [], (name, result.output)
+    for name in ("list", "show"):
+        assert "\\x1b[2J\\x1b]0;pwned\\x07\\u202eevil\\x9b31m" in outputs[name].output, name
+    assert "mallory\\x1b[2J" in outputs["show"].output and "mallory\\x1b" in outputs["stats"].output
+    assert "â\\x80®" in outputs["list"].output
+    # JSON stays JSON, with every such character escaped too.
+    client.get(f"/login/{quote(user)}", headers={"User-Agent": "UA" + HOSTILE})
+    handle = json.loads(run(app, "list", "--user", user, "--json").output)[0]["handle"]
+    outputs = {
+        "list": run(app, "list", "--json"),
+        "show": run(app, "show", handle, "--json"),
+        "stats": run(app, "stats", "--json"),
+    }
+    for name, result in outputs.items():
+        assert hidden_characters(result.output) == [], (name, result.output)
+    assert user in {d["user"] for d in json.loads(outputs["list"].output)}
+    shown = json.loads(outputs["show"].output)
+    assert shown["user"] == shown["data"]["user"] == user
+    assert shown["user_agent"] == "UA" + HOSTILE
+    assert json.loads(outputs["stats"].output)["top_users"][user] == 1

@@ -3,7 +3,8 @@
 ``satchel demo`` starts it; ``flask --app satchel.demo:create_app run`` works
 too. Modules: :mod:`.app` (the factory), :mod:`.models` (``User``),
 :mod:`.user` (the article's blueprint), :mod:`.account` (login, logout and
-"your sessions") and :mod:`.cli` (the ``satchel`` command).
+"your sessions"), :mod:`.throttle` (failed sign-ins slow down), :mod:`.redirects`
+(``?next=`` stays on the site) and :mod:`.cli` (the ``satchel`` command).
 """
 
 from __future__ import annotations

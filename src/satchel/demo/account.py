@@ -9,6 +9,7 @@ login (a new session id, bound to the user, with the device recorded),
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import typing as t
@@ -19,6 +20,7 @@ from flask import (
     Blueprint,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -32,7 +34,9 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from .. import flask as satchel  # the public API: satchel.login, satchel.revoke, ...
+from . import throttle
 from .models import User, db, find_user
+from .redirects import same_site_path
 
 account_bp = Blueprint("account", __name__)
 
@@ -71,15 +75,12 @@ def _to_login() -> Response:
     # ``stale``: the request carried a session cookie that names no live
     # session (revoked, logged out elsewhere or expired), so say so.
     ended = 1 if getattr(session, "stale", False) else None
-    return redirect(url_for("account.login", next=request.path, ended=ended))
+    return redirect(url_for("account.login", next=same_site_path(request.path), ended=ended))
 
 
 def _next_url() -> str:
     """Where to go after logging in: ``?next=`` if it is a path on this site."""
-    target = request.args.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("account.account")
+    return _next_path() or url_for("account.account")
 
 
 @account_bp.route("/")
@@ -89,26 +90,43 @@ def index() -> str:
 
 
 @account_bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | tuple[str, int] | str:
+def login() -> Response:
     """Show the login form; log in on a right username and password."""
     if request.method == "GET" and current_user() is not None:
         return redirect(_next_url())
     form = LoginForm()
     if not form.validate_on_submit():
-        status = 400 if form.is_submitted() else 200
-        return render_template("login.html", form=form, error=None), status
-    user = find_user(form.username.data)
+        return _login_page(form, None, 400 if form.is_submitted() else 200)
+    client, name = request.remote_addr or "unknown", form.username.data
+    wait = throttle.begin(client, name)
+    if wait:
+        # Unknown names are throttled alike: a 429 tells nothing about who exists.
+        page = _login_page(form, throttle.wait_message(wait), 429)
+        page.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return page
+    user = find_user(name)
     if user is None:
         # Check a password anyway so an unknown name answers as slowly as a
         # known one: the time taken does not tell which names exist.
         check_password_hash(_dummy_hash(), form.password.data)
     elif user.check_password(form.password.data):
+        throttle.succeeded(client, name)
         session.clear()  # nothing of the anonymous session carries over
         session["user_id"] = user.id
         session.permanent = True
         satchel.login(user.id)  # a new session id, bound to the user
         return redirect(_next_url())
-    return render_template("login.html", form=form, error=WRONG_CREDENTIALS), 401
+    return _login_page(form, WRONG_CREDENTIALS, 401)
+
+
+def _next_path() -> str | None:
+    return same_site_path(request.args.get("next"))
+
+
+def _login_page(form: LoginForm, error: str | None, status: int) -> Response:
+    # The form posts back to itself with ``next`` only if it is a path on this site.
+    page = render_template("login.html", form=form, error=error, next_path=_next_path())
+    return make_response(page, status)
 
 
 @account_bp.route("/logout", methods=["POST"])

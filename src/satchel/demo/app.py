@@ -14,7 +14,7 @@ import typing as t
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from flask_wtf import CSRFProtect
 from werkzeug.wrappers import Response
 
@@ -120,4 +120,9 @@ def _security_headers(response: Response) -> Response:
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    # Every page but the static files is made from the session (the header names
+    # the user; forms carry its CSRF token; the account page lists its devices), so
+    # no cache, shared or the browser's own, may keep it.
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
     return response

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import sys
 import typing as t
+import unicodedata
 from datetime import datetime, timezone
 
 import click
@@ -157,11 +158,38 @@ def _when(ts: int) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+#: Control (C0, DEL, C1), format (bidi overrides, zero-width), surrogate and
+#: line/paragraph separator characters: what can move a terminal's cursor,
+#: rewrite its title, or make text read differently from what it holds.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print on an operator's terminal (R46).
+
+    Every control, format (bidi override), surrogate or separator character is
+    shown as its Python escape (``\\x1b``, ``\\u202e``), so stored text that an
+    attacker chose (a user agent, a user id, a value) cannot send escape
+    sequences to the terminal or reorder what the operator reads.
+    """
+    text = str(text)
+    if text.isprintable():  # the usual case, and cheap
+        return text
+    return "".join(
+        c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(c) in _HIDDEN
+        else c
+        for c in text
+    )
+
+
 def _print_json(data: t.Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    # ensure_ascii: C1 controls and bidi overrides are escaped too, not only C0.
+    click.echo(json.dumps(data, indent=2, ensure_ascii=True, default=str))
 
 
 def _table(rows: list[list[str]], header: list[str]) -> None:
+    rows = [[printable(c) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     for row in [header, *rows]:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
@@ -270,7 +298,7 @@ def list_command(user: str | None, limit: int, as_json: bool) -> None:
 def _record(manager: ServerSessions, handle: str) -> t.Any:
     record = manager.store.load(handle, _now(manager))
     if record is None:
-        raise click.ClickException(f"no live session has the handle {handle!r}")
+        raise click.ClickException(f"no live session has the handle {printable(repr(handle))}")
     return record
 
 
@@ -301,15 +329,16 @@ def show_command(handle: str, as_json: bool) -> None:
     if as_json:
         _print_json({**{k: v for k, v in info.__dict__.items() if k != "current"}, "data": data})
         return
-    click.echo(f"handle      {handle}")
-    click.echo(f"user        {info.user or '-'}")
-    click.echo(f"device      {info.ip or '-'} {info.user_agent or ''}".rstrip())
+    click.echo(f"handle      {printable(handle)}")
+    click.echo(f"user        {printable(info.user or '-')}")
+    device = printable(f"{info.ip or '-'} {info.user_agent or ''}")
+    click.echo(f"device      {device}".rstrip())
     click.echo(f"created     {_when(info.created)}")
     click.echo(f"last seen   {_when(info.last_seen)}")
     click.echo(f"expires     {_when(info.expires)}")
     click.echo("data")
     for name, value in data.items():
-        click.echo(f"  {name} = {value!r}")
+        click.echo(f"  {printable(name)} = {printable(repr(value))}")
 
 
 @session_cli.command("revoke")
@@ -324,11 +353,11 @@ def revoke_command(handle: str | None, user: str | None, everything: bool) -> No
     manager = _manager()
     if handle is not None:
         if not manager.revoke(handle):
-            raise click.ClickException(f"no live session has the handle {handle!r}")
+            raise click.ClickException(f"no live session has the handle {printable(repr(handle))}")
         click.echo("revoked 1 session")
         return
     if user is not None:
-        click.echo(f"revoked {manager.revoke_user(user)} session(s) of {user!r}")
+        click.echo(f"revoked {manager.revoke_user(user)} session(s) of {printable(repr(user))}")
         return
     keys = [key for key, _ in manager.store.scan(_now(manager))]
     ended = sum(manager.revoke(key) for key in keys)
@@ -407,7 +436,7 @@ def decode_command(cookie: str, as_json: bool) -> None:
         return
     for name, item in result.items():
         if name != "data":
-            click.echo(f"{name:<11} {item}")
+            click.echo(f"{name:<11} {printable(item)}")
     click.echo("data")
     for name, item in sorted((result["data"] or {}).items()):
-        click.echo(f"  {name} = {item!r}")
+        click.echo(f"  {printable(name)} = {printable(repr(item))}")
