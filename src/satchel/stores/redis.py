@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import typing as t
 
-import redis
-from redis import exceptions as rx
-from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster
-from redis.retry import Retry
-
+from .._optional import optional_import
 from ..exc import ConfigError, StoreUnavailable
+
+with optional_import("The Redis session store"):
+    import redis
+    from redis import exceptions as rx
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster
+    from redis.retry import Retry
 from .base import Change, Record, Store
 
 #: What a :class:`RedisStore` talks to.
