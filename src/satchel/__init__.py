@@ -3,7 +3,7 @@
 The core (session object, codec, signing, encryption, stores, settings,
 checks) imports no web framework; the Flask glue lives in :mod:`satchel.flask`
 and is re-exported here. The encryption names need the ``cryptography``
-package (``pip install satchel[crypto]``) and are imported on first use.
+package (``pip install "satchel[crypto]"``) and are imported on first use.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .exc import (
     BadToken,
     ConfigError,
     CookieTooLarge,
+    MissingDependency,
     SatchelError,
     SerializationError,
     StoreUnavailable,
@@ -25,6 +26,9 @@ from .presets import HARDENED
 from .session import Session
 from .signing import CookieSerializer
 from .tagged import TaggedJSON, session_json
+
+#: The version, the one place it is written (pyproject.toml reads it).
+__version__ = "0.1.0"
 
 if t.TYPE_CHECKING:
     from .crypto import SealedCookieSerializer, Sealer, derive_key
@@ -47,6 +51,7 @@ __all__ = [
     "CookieSettings",
     "CookieTooLarge",
     "Finding",
+    "MissingDependency",
     "Satchel",
     "SatchelError",
     "SatchelSessionInterface",

@@ -8,21 +8,23 @@ start-up on the ``satchel.checks`` logger.
 
 The codes, most serious first:
 
-``secret-missing``       no ``SECRET_KEY``: no session works at all
-``secret-weak``          a well-known (``"dev"``, ``"secret"``, ``"changeme"``, the
-                         examples in Flask's docs...) or repetitive ``SECRET_KEY``
-``secret-short``         a ``SECRET_KEY`` under 32 bytes
-``fallback-weak``        a key in ``SECRET_KEY_FALLBACKS`` that is one of those
-``fallback-is-current``  ``SECRET_KEY_FALLBACKS`` contains ``SECRET_KEY``
-``cookie-not-secure``    Secure off (not reported when ``debug`` is true)
-``cookie-not-httponly``  HttpOnly off
-``samesite-unset``       no SameSite attribute
-``payload-readable``     a signed-only cookie, which anyone holding it can read
-``signed-accepted``      an encrypted cookie that still accepts signed ones
-                         (``SESSION_COOKIE_ACCEPT_SIGNED``)
-``no-absolute-lifetime`` no ``SESSION_ABSOLUTE_LIFETIME``
-``cookie-name-fingerprint`` a framework's default cookie name, which tells
-                         attackers what the site runs
+===========================  ==================================================
+``secret-missing``           no ``SECRET_KEY``: no session works at all
+``secret-weak``              a well-known (``"dev"``, ``"secret"``, ``"changeme"``, the
+                             examples in Flask's docs...) or repetitive ``SECRET_KEY``
+``secret-short``             a ``SECRET_KEY`` under 32 bytes
+``fallback-weak``            a key in ``SECRET_KEY_FALLBACKS`` that is one of those
+``fallback-is-current``      ``SECRET_KEY_FALLBACKS`` contains ``SECRET_KEY``
+``cookie-not-secure``        Secure off (not reported when ``debug`` is true)
+``cookie-not-httponly``      HttpOnly off
+``samesite-unset``           no SameSite attribute
+``payload-readable``         a signed-only cookie, which anyone holding it can read
+``signed-accepted``          an encrypted cookie that still accepts signed ones
+                             (``SESSION_COOKIE_ACCEPT_SIGNED``)
+``no-absolute-lifetime``     no ``SESSION_ABSOLUTE_LIFETIME``
+``cookie-name-fingerprint``  a framework's default cookie name, which tells
+                             attackers what the site runs
+===========================  ==================================================
 
 :data:`satchel.HARDENED` sets every recommended value at once.
 

@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib.util import find_spec
 
+from ._optional import missing
 from .checks import key_weakness
 from .exc import ConfigError
 
@@ -248,11 +249,9 @@ def check_settings(config: t.Mapping[str, t.Any]) -> None:
     encrypted = config.get("SESSION_COOKIE_ENCRYPTED", False)
     if not isinstance(encrypted, bool):
         raise ConfigError(f"SESSION_COOKIE_ENCRYPTED must be True or False, not {encrypted!r}.")
-    if encrypted and find_spec("cryptography") is None:
-        raise ConfigError(
-            "SESSION_COOKIE_ENCRYPTED=True needs the cryptography package:"
-            " pip install 'satchel[crypto]'."
-        )
+    for setting in ("SESSION_COOKIE_ENCRYPTED", "SESSION_STORE_ENCRYPTED"):
+        if config.get(setting) and find_spec("cryptography") is None:
+            raise missing("cryptography", f"{setting}=True")
     for flag in ("SESSION_COOKIE_ACCEPT_SIGNED", "SESSION_ALLOW_WEAK_KEYS"):
         if not isinstance(config.get(flag, DEFAULTS[flag]), bool):
             raise ConfigError(f"{flag} must be True or False, not {config.get(flag)!r}.")

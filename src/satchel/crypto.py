@@ -55,13 +55,15 @@ import struct
 import time
 import typing as t
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from ._optional import optional_import
 from .config import require_keys
 from .exc import BadToken, TokenExpired
+
+with optional_import("Encryption (SESSION_COOKIE_ENCRYPTED, SESSION_STORE_ENCRYPTED)"):
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from .tagged import session_json
 
 if t.TYPE_CHECKING:

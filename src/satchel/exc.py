@@ -63,3 +63,17 @@ class BadToken(SatchelError, ValueError):
 
 class TokenExpired(BadToken):
     """A sealed value opened, but its lifetime is over."""
+
+
+class MissingDependency(ConfigError, ImportError):
+    """An optional package that a feature or a setting needs is not installed.
+
+    The message names the package and the exact ``pip install "satchel[...]"``
+    that brings it. It is a :class:`ConfigError` (the settings ask for what the
+    installation lacks) and an :class:`ImportError` (it is raised where the
+    package is imported); ``name`` is the missing module.
+    """
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name

@@ -6,19 +6,19 @@ are named by ``key`` (the hash a store files them under) and bad tokens by
 ``token_hash`` (a SHA-256 of the token), so a log of them hands nobody a
 session.
 
-=====================  ==============================================
-signal                 keyword arguments
-=====================  ==============================================
-``session_created``    ``key``
-``session_regenerated`` ``old_key``, ``key``
-``session_destroyed``  ``key``
-``session_expired``    ``key``, ``reason`` (``"absolute"``, or ``"idle"``: gone from
-                       the store, which cannot tell expiry from an ended session)
-``session_conflict``   ``key``, ``dropped`` (the session keys not saved)
-``session_invalid``    ``token_hash``, ``reason`` (``"signature"``, or ``"expired"``
-                       for a signed cookie past its lifetime or revoked)
-``session_revoked``    ``key``, ``user``
-=====================  ==============================================
+=======================  ==========================================================
+signal                   keyword arguments
+=======================  ==========================================================
+``session_created``      ``key``
+``session_regenerated``  ``old_key``, ``key``
+``session_destroyed``    ``key``
+``session_expired``      ``key``, ``reason`` (``"absolute"``, or ``"idle"``: gone from
+                         the store, which cannot tell expiry from an ended session)
+``session_conflict``     ``key``, ``dropped`` (the session keys not saved)
+``session_invalid``      ``token_hash``, ``reason`` (``"signature"``, or ``"expired"``
+                         for a signed cookie past its lifetime or revoked)
+``session_revoked``      ``key``, ``user``
+=======================  ==========================================================
 """
 
 from __future__ import annotations

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typing as t
 
+from .._optional import optional_import
 from ..signing import Clock
-from .interface import SatchelSessionInterface, install
-from .users import SessionInfo, login, logout, revoke, revoke_user, sessions_of
+
+with optional_import("satchel's Flask integration"):
+    from .interface import SatchelSessionInterface, install
+    from .users import SessionInfo, login, logout, revoke, revoke_user, sessions_of
 
 if t.TYPE_CHECKING:
     from flask import Flask

@@ -34,13 +34,15 @@ from __future__ import annotations
 import re
 import typing as t
 
-import redis
-from redis import exceptions as rx
-from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster
-from redis.retry import Retry
-
+from .._optional import optional_import
 from ..exc import ConfigError, StoreUnavailable
+
+with optional_import("The Redis session store"):
+    import redis
+    from redis import exceptions as rx
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster
+    from redis.retry import Retry
 from .base import Change, Record, Store
 
 #: A session's key: the 64-hex SHA-256 of its id. User indexes live at

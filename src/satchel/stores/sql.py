@@ -40,16 +40,13 @@ import time
 import typing as t
 from collections.abc import Callable, Iterable, Iterator
 
-try:
-    import sqlalchemy as sa
-except ImportError as e:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        "satchel: SQL session stores need SQLAlchemy: pip install 'satchel[sql]'"
-    ) from e
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import mysql
+from .._optional import optional_import
+from ..exc import ConfigError, MissingDependency, StoreUnavailable
 
-from ..exc import ConfigError, StoreUnavailable
+with optional_import("The SQL session store"):
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.dialects import mysql
 from .base import Change, Record, Store
 from .sqlite import check_table_name
 
@@ -106,7 +103,10 @@ class _Utf8Bytes(sa.types.TypeDecorator[str]):
 
 def _create_engine(url: str) -> Engine:
     try:
-        return sa.create_engine(url)
+        with optional_import(f"SESSION_STORE={url.partition('://')[0]}://..."):
+            return sa.create_engine(url)
+    except MissingDependency:
+        raise
     except (sa_exc.ArgumentError, ImportError) as e:  # unknown database, or driver missing
         try:
             shown = sa.make_url(url).render_as_string(hide_password=True)
