@@ -124,3 +124,38 @@ def test_revocation_store_down_fails_closed(clock: Clock) -> None:
     client = app.test_client(use_cookies=False)
     response = client.get("/whoami", headers={"Cookie": f"session={value}"})
     assert response.status_code == 503
+
+
+def test_a_rewritten_cookie_keeps_its_user_and_is_still_revocable(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+
+    @app.route("/note/<text>")
+    def note(text: str) -> str:
+        session["note"] = text
+        return "ok"
+
+    phone, laptop = app.test_client(), app.test_client()
+    laptop.get("/login/alice")
+    phone.get("/login/alice")
+    clock.advance(5)
+    rewritten = cookie_of(phone.get("/note/hello"))  # a later request rewrites the cookie
+    assert rewritten
+    s = app.session_interface.get_signing_serializer(app)
+    assert s.loads(rewritten)["_user"] == "alice"
+    clock.advance(5)
+    laptop.get("/revoke-others")
+    replay = app.test_client(use_cookies=False)
+    assert replay.get("/whoami", headers={"Cookie": f"session={rewritten}"}).text == "anonymous"
+    assert laptop.get("/whoami").text == "alice"
+
+
+def test_the_user_is_hidden_from_the_app(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+
+    @app.route("/keys")
+    def keys() -> str:
+        return repr(sorted(session))
+
+    client = app.test_client()
+    client.get("/login/alice")
+    assert client.get("/keys").text == "['user']"

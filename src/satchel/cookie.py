@@ -134,7 +134,8 @@ def _dead(
 ) -> bool:
     if created is None or created > now:
         return True
-    if absolute is not None and now - created > absolute:
+    # Dead at exactly created + absolute, as a record is at its `expires` (server.py).
+    if absolute is not None and now - created >= absolute:
         return True
     if user is not None and not_before is not None:
         revoked_before = not_before(user)
