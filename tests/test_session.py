@@ -268,8 +268,8 @@ def test_collect_changes_forgets_its_snapshots() -> None:
 def test_flags_and_life_cycle() -> None:
     s = Session({"a": 1}, new=True, created=1234.5)
     assert s.new and s.created == 1234.5 and s.user is None and s.bind_user is None
-    assert not s.modified and not s.accessed and not s.cleared
-    assert not s.regenerate_requested and not s.destroyed
+    assert s.modified is False and s.accessed is False and s.cleared is False
+    assert s.regenerate_requested is False and s.destroyed is False
     assert Session().new is False and Session().created is None
     s.regenerate()
     assert s.regenerate_requested and s.modified and dict(s) == {"a": 1}
@@ -296,3 +296,29 @@ def test_copy_is_a_plain_dict() -> None:
 
 def test_repr_names_the_class_and_data() -> None:
     assert repr(Session({"a": 1})) == "<Session {'a': 1}>"
+
+
+def test_pop_of_a_missing_key_names_it() -> None:
+    with pytest.raises(KeyError) as raised:
+        Session().pop("cart")
+    assert raised.value.args == ("cart",)
+
+
+@pytest.mark.parametrize(
+    "read", [lambda s: list(s.items()), lambda s: list(s.values()), lambda s: s.copy()]
+)
+def test_reading_everything_without_mutation_is_not_a_change(
+    read: t.Callable[[Session], t.Any],
+) -> None:
+    s = Session({"cart": [1, 2], "prefs": {"a": 1}})
+    read(s)
+    assert s.collect_changes() is False and s.changed_keys == frozenset()
+
+
+def test_a_mutation_after_a_rewritten_or_deleted_key_is_still_found() -> None:
+    s = Session({"a": [1], "b": [2], "c": [3]})
+    _ = s["a"], s["b"], s["c"]
+    s["a"] = [9]  # dirty already: skipped at save time
+    dict.__delitem__(s, "b")  # gone: skipped too
+    s["c"].append(4)  # ...but this one must still be found
+    assert s.collect_changes() and s.changed_keys == {"a", "c"}
