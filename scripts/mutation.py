@@ -29,34 +29,81 @@ LOCAL = "not postgres and not mysql and not cluster"
 
 # name -> (module path under src/, tests, extra pytest arguments)
 MODULES: dict[str, tuple[str, list[str], list[str]]] = {
-    "session": ("satchel/session.py", ["tests/test_session.py", "tests/test_compat.py",
-                "tests/test_cookie.py"], []),
-    "tagged": ("satchel/tagged.py", ["tests/test_compat.py", "tests/test_session.py",
-               "tests/test_crypto.py"], []),
+    "session": (
+        "satchel/session.py",
+        ["tests/test_session.py", "tests/test_compat.py", "tests/test_cookie.py"],
+        [],
+    ),
+    "tagged": (
+        "satchel/tagged.py",
+        ["tests/test_compat.py", "tests/test_session.py", "tests/test_crypto.py"],
+        [],
+    ),
     "signing": ("satchel/signing.py", ["tests/test_compat.py", "tests/test_cookie.py"], []),
-    "crypto": ("satchel/crypto.py", ["tests/test_crypto.py", "tests/stores/test_at_rest.py"],
-               ["-k", LOCAL]),
-    "cookie": ("satchel/cookie.py", ["tests/test_cookie.py", "tests/test_revocation.py",
-               "tests/test_compat.py", "tests/test_crypto.py"], []),
-    "ids": ("satchel/ids.py", ["tests/test_ids.py", "tests/stores/test_server_sessions.py"],
-            ["-k", "not redis and not postgres and not mysql and not sqlite"]),
-    "server": ("satchel/server.py", ["tests/stores/test_server_sessions.py",
-               "tests/stores/test_users.py", "tests/test_server_properties.py",
-               "tests/stores/test_at_rest.py"], ["-k", LOCAL + " and not redis"]),
+    "crypto": (
+        "satchel/crypto.py",
+        ["tests/test_crypto.py", "tests/stores/test_at_rest.py"],
+        ["-k", LOCAL],
+    ),
+    "cookie": (
+        "satchel/cookie.py",
+        [
+            "tests/test_cookie.py",
+            "tests/test_revocation.py",
+            "tests/test_compat.py",
+            "tests/test_crypto.py",
+        ],
+        [],
+    ),
+    "ids": (
+        "satchel/ids.py",
+        ["tests/test_ids.py", "tests/stores/test_server_sessions.py"],
+        ["-k", "not redis and not postgres and not mysql and not sqlite"],
+    ),
+    "server": (
+        "satchel/server.py",
+        [
+            "tests/stores/test_server_sessions.py",
+            "tests/stores/test_users.py",
+            "tests/test_server_properties.py",
+            "tests/stores/test_at_rest.py",
+        ],
+        ["-k", LOCAL + " and not redis"],
+    ),
     "fields": ("satchel/fields.py", ["tests/stores/test_at_rest.py"], ["-k", LOCAL]),
     "revocation": ("satchel/revocation.py", ["tests/test_revocation.py"], []),
-    "interface": ("satchel/flask/interface.py", ["tests/test_compat.py", "tests/test_cookie.py",
-                  "tests/test_session.py", "tests/test_revocation.py", "tests/test_crypto.py",
-                  "tests/stores/test_server_sessions.py"], ["-k", "not sqlite and " + LOCAL
-                  + " and not redis"]),
-    "memory": ("satchel/stores/memory.py", ["tests/stores/test_conformance.py",
-               "tests/stores/test_memory.py"], ["-k", "memory"]),
-    "sqlite": ("satchel/stores/sqlite.py", ["tests/stores/test_conformance.py",
-               "tests/stores/test_sqlite.py"], ["-k", "sqlite"]),
-    "redis": ("satchel/stores/redis.py", ["tests/stores/test_conformance.py",
-              "tests/stores/test_redis.py"], ["-k", "redis and not cluster"]),
-    "sql": ("satchel/stores/sql.py", ["tests/stores/test_conformance.py",
-            "tests/stores/test_sql.py"], ["-k", "postgres or test_sql.py"]),
+    "interface": (
+        "satchel/flask/interface.py",
+        [
+            "tests/test_compat.py",
+            "tests/test_cookie.py",
+            "tests/test_session.py",
+            "tests/test_revocation.py",
+            "tests/test_crypto.py",
+            "tests/stores/test_server_sessions.py",
+        ],
+        ["-k", "not sqlite and " + LOCAL + " and not redis"],
+    ),
+    "memory": (
+        "satchel/stores/memory.py",
+        ["tests/stores/test_conformance.py", "tests/stores/test_memory.py"],
+        ["-k", "memory"],
+    ),
+    "sqlite": (
+        "satchel/stores/sqlite.py",
+        ["tests/stores/test_conformance.py", "tests/stores/test_sqlite.py"],
+        ["-k", "sqlite"],
+    ),
+    "redis": (
+        "satchel/stores/redis.py",
+        ["tests/stores/test_conformance.py", "tests/stores/test_redis.py"],
+        ["-k", "redis and not cluster"],
+    ),
+    "sql": (
+        "satchel/stores/sql.py",
+        ["tests/stores/test_conformance.py", "tests/stores/test_sql.py"],
+        ["-k", "postgres or test_sql.py"],
+    ),
 }
 
 
@@ -71,10 +118,17 @@ def prepare(name: str) -> Path:
     (where / "mutants" / "src").mkdir(parents=True)
     shutil.copytree(ROOT / "src", where / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", where / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    # Hypothesis under mutmut's tracing: no deadlines, the same examples each run.
+    (where / "tests" / "_mutation_profile.py").write_text(
+        "from hypothesis import settings\n"
+        "settings.register_profile('mutation', deadline=None, derandomize=True,"
+        " max_examples=50, database=None)\n"
+        "settings.load_profile('mutation')\n"
+    )
     config = {
         "source_paths": ["src"],
         "only_mutate": [f"src/{module}"],
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", "no:randomly", *extra],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", "tests._mutation_profile", *extra],
         "pytest_add_cli_args_test_selection": tests,
         "use_git_change_detection": False,
     }
@@ -85,8 +139,7 @@ def prepare(name: str) -> Path:
 
 
 def score(where: Path) -> dict[str, object]:
-    subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=where, check=True,
-                   capture_output=True)
+    subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=where, check=True, capture_output=True)
     stats = json.loads((where / "mutants" / "mutmut-cicd-stats.json").read_text())
     killed = stats.get("killed", 0) + stats.get("caught_by_type_check", 0)
     alive = sum(stats.get(k, 0) for k in ("survived", "no_tests", "timeout", "suspicious"))

@@ -159,3 +159,41 @@ def test_the_user_is_hidden_from_the_app(clock: Clock) -> None:
     client = app.test_client()
     client.get("/login/alice")
     assert client.get("/keys").text == "['user']"
+
+
+def test_revoking_again_moves_the_not_before_time(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+    laptop, phone = app.test_client(), app.test_client()
+    laptop.get("/login/alice")
+    clock.advance(10)
+    laptop.get("/revoke-others")  # first revocation: the user's time is created
+    clock.advance(10)
+    phone.get("/login/alice")  # logged in after it
+    assert phone.get("/whoami").text == "alice"
+    clock.advance(10)
+    laptop.get("/revoke-all")  # second one: the stored time is updated
+    assert phone.get("/whoami").text == "anonymous"
+    assert laptop.get("/whoami").text == "anonymous"
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_not_before_times_are_kept_as_long_as_a_cookie_lives(tmp_path: t.Any, backend: str) -> None:
+    from satchel.revocation import NotBefore, _key
+    from satchel.stores.sqlite import SQLiteStore
+
+    store: Store = MemoryStore() if backend == "memory" else SQLiteStore(tmp_path / "r.db")
+    times = NotBefore(store, lifetime=1000)
+    now = 1_800_000_000
+    assert times.get("alice", now) is None
+    times.set("alice", now - 5, now)
+    assert times.get("alice", now) == now - 5
+    assert times.get("bob", now) is None
+    stored = store.load(_key("alice"), now)
+    assert stored is not None and (stored.created, stored.expires) == (now, now + 1000)
+    times.set("alice", now + 100, now + 100)  # again, later: updated in place
+    assert times.get("alice", now + 100) == now + 100
+    stored = store.load(_key("alice"), now + 100)
+    assert stored is not None and (stored.created, stored.expires) == (now, now + 1100)
+    assert times.get("alice", now + 1099) == now + 100
+    assert times.get("alice", now + 1100) is None  # every cookie it refused has expired
+    store.close()
