@@ -498,3 +498,46 @@ def test_oversized_error_names_the_three_largest_keys_largest_first() -> None:
         check_size("session", "v" * 4090, session)
     assert [key for key, _ in raised.value.largest] == ["b", "d", "a"]
     check_size("session", "v" * (4096 - len("session")), session)  # exactly at the limit
+
+
+def test_login_without_revocation_keeps_the_user_out_of_the_cookie(clock: Clock) -> None:
+    import satchel
+
+    app = make_satchel_app({"SESSION_ABSOLUTE_LIFETIME": 3600}, clock=clock)
+
+    @app.route("/login/<user>")
+    def login(user: str) -> str:
+        from flask import session
+
+        session["user"] = user
+        satchel.login(user)
+        return "ok"
+
+    @app.route("/keys")
+    def keys() -> str:
+        from flask import session
+
+        return repr(sorted(session))
+
+    client = app.test_client()
+    value = cookie_of(client.get("/login/alice"))
+    assert value
+    s = app.session_interface.get_signing_serializer(app)
+    assert "_user" not in s.loads(value)
+    assert client.get("/keys").text == "['user']"
+
+
+def test_seal_adds_the_user_only_when_asked() -> None:
+    from satchel import Session
+    from satchel.cookie import seal
+    from satchel.signing import CookieSerializer
+
+    serializer = CookieSerializer(["k" * 32])
+    session = Session({"a": 1})
+    session.user = "alice"
+    plain = serializer.loads(seal(serializer, session, absolute=3600, now=1000.0))
+    assert plain == {"a": 1, "_created": 1000}
+    tracked = serializer.loads(
+        seal(serializer, session, absolute=None, now=1000.0, track_user=True)
+    )
+    assert tracked == {"a": 1, "_created": 1000, "_user": "alice"}
