@@ -541,3 +541,33 @@ def test_seal_adds_the_user_only_when_asked() -> None:
         seal(serializer, session, absolute=None, now=1000.0, track_user=True)
     )
     assert tracked == {"a": 1, "_created": 1000, "_user": "alice"}
+
+
+def test_a_cookie_past_its_absolute_lifetime_is_signalled_as_expired(clock: Clock) -> None:
+    from satchel import signals
+
+    app = make_satchel_app(
+        {"SESSION_ABSOLUTE_LIFETIME": 600, "PERMANENT_SESSION_LIFETIME": 7200}, clock=clock
+    )
+    _, value = logged_in(app)
+    reasons: list[str] = []
+    with signals.session_invalid.connected_to(lambda _s, **kw: reasons.append(kw["reason"]), app):
+        clock.advance(600)
+        assert read_user(app, f"session={value}").text == "None"
+    assert reasons == ["expired"]
+
+
+def test_a_payload_that_is_no_dict_does_not_hide_the_next_cookie(clock: Clock) -> None:
+    app = make_satchel_app(clock=clock)
+    _, value = logged_in(app)
+    header = f"session={_signed(app, [1, 2])}; session={value}"
+    assert read_user(app, header).text == "'stzz'"
+
+
+def test_an_anonymous_cookie_opens_with_revocation_on(clock: Clock) -> None:
+    from satchel.stores import MemoryStore
+
+    app = make_satchel_app({"SESSION_REVOCATION_STORE": MemoryStore()}, clock=clock)
+    client, value = logged_in(app)  # never bound to a user: no `_user` inside
+    assert "_user" not in app.session_interface.get_signing_serializer(app).loads(value)
+    assert client.get("/get/user").text == "'stzz'"
