@@ -111,3 +111,13 @@ def test_records_go_in_and_out_as_copies() -> None:
 
 def test_default_bound() -> None:
     assert MemoryStore().max_sessions == 100_000
+
+
+def test_purge_really_frees_expired_records_in_batches() -> None:
+    store = MemoryStore()
+    for n in range(5):
+        store.create(key(n), record(n, expires=NOW))  # expiring exactly now: purged
+    store.create(key(9), record(9))
+    assert list(store.purge(NOW, batch=2)) == [2, 2, 1]
+    assert len(store._records) == 1
+    assert list(store.purge(NOW)) == []
