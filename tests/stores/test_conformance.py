@@ -359,3 +359,11 @@ def test_take_and_delete_leave_other_records_alone(store: Store) -> None:
     assert [k for k, _ in store.sessions_of("alice", NOW)] == [key(2)]
     loaded = store.load(key(2), NOW)
     assert loaded is not None and loaded.data == {"b": "2"}
+
+
+def test_listed_and_scanned_records_are_whole(store: Store) -> None:
+    store.create(key(1), Record(data={"a": "1"}, created=NOW - 7, expires=NOW + 70, user="ann"))
+    want = (NOW - 7, NOW + 70, "ann", {"a": "1"})
+    for listed in (dict(store.sessions_of("ann", NOW)), dict(store.scan(NOW))):
+        r = listed[key(1)]
+        assert (r.created, r.expires, r.user, r.data) == want

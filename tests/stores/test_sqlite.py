@@ -466,3 +466,27 @@ def test_a_corrupt_data_column_is_an_error_not_a_session(tmp_path: Path) -> None
         with pytest.raises(ValueError, match="not a JSON object"):
             store.load(KEY, NOW)
     store.close()
+
+
+def test_unavailable_names_the_file_and_the_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record())
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute('DROP TABLE "satchel_sessions"')
+    other.close()
+    with pytest.raises(StoreUnavailable) as raised:
+        store.load(KEY, NOW)
+    assert str(tmp_path / "s.db") in str(raised.value) and "no such table" in str(raised.value)
+    store.close()
+
+
+def test_the_python_merge_never_creates_a_record(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record({"a": "1"}))
+    store.merge_in_sql = False
+    assert store.update("cd" * 32, Change(set={"x": "1"}, expires=NOW + 600), NOW) is False
+    assert store.load("cd" * 32, NOW) is None
+    assert store.update(KEY, Change(set={"b": "2"}, user="u", expires=NOW + 9), NOW)
+    loaded = store.load(KEY, NOW)
+    assert loaded is not None and loaded.data == {"a": "1", "b": "2"} and loaded.user == "u"
+    store.close()
