@@ -416,3 +416,180 @@ def test_invalid_and_expired_cookies_are_signalled_with_a_hash(clock: Clock) -> 
         clock.advance(601)
         read_user(app, f"session={value}")
         assert events[-1]["reason"] == "expired" and value not in str(events)
+
+
+# -- the promises a mutation run found unpinned ------------------------------------
+
+
+def test_absolute_lifetime_ends_at_exactly_created_plus_lifetime(clock: Clock) -> None:
+    # Same boundary as server mode and as a record's `expires`: dead at the instant.
+    app = make_satchel_app(
+        {"SESSION_ABSOLUTE_LIFETIME": 3600, "PERMANENT_SESSION_LIFETIME": 7200}, clock=clock
+    )
+    _, value = logged_in(app)
+    clock.advance(3599)
+    assert read_user(app, f"session={value}").text == "'stzz'"
+    clock.advance(1)
+    response = read_user(app, f"session={value}")
+    assert response.text == "None"
+    assert cookie_of(response) == ""  # the dead cookie is deleted
+
+
+def _signed(app: Flask, data: dict[str, t.Any]) -> str:
+    serializer = app.session_interface.get_signing_serializer(app)
+    assert serializer is not None
+    value = serializer.dumps(data)
+    return value.decode() if isinstance(value, bytes) else t.cast(str, value)
+
+
+def test_a_creation_time_in_the_future_is_refused(clock: Clock) -> None:
+    app = make_satchel_app({"SESSION_ABSOLUTE_LIFETIME": 3600}, clock=clock)
+    now = int(clock.now)
+    assert read_user(app, "session=" + _signed(app, {"user": "a", "_created": now})).text == "'a'"
+    future = _signed(app, {"user": "a", "_created": now + 60})
+    assert read_user(app, f"session={future}").text == "None"
+
+
+@pytest.mark.parametrize("created", ["soon", True, None, [1]])
+def test_a_creation_time_that_is_no_number_counts_from_the_signing(
+    clock: Clock, created: t.Any
+) -> None:
+    app = make_satchel_app({"SESSION_ABSOLUTE_LIFETIME": 3600}, clock=clock)
+    value = _signed(app, {"user": "a", "_created": created})
+    assert read_user(app, f"session={value}").text == "'a'"
+    clock.advance(3600)
+    assert read_user(app, f"session={value}").text == "None"
+
+
+def test_the_creation_time_is_hidden_from_the_app(clock: Clock) -> None:
+    app = make_satchel_app({"SESSION_ABSOLUTE_LIFETIME": 3600}, clock=clock)
+    _, value = logged_in(app)
+    assert open_raw(app, value) == {"user": "stzz"}
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "text", 7, None])
+def test_a_signed_payload_that_is_no_dict_gives_an_empty_session(
+    clock: Clock, payload: t.Any
+) -> None:
+    app = make_satchel_app(clock=clock)
+    response = read_user(app, "session=" + _signed(app, payload))
+    assert response.status_code == 200 and response.text == "None"
+
+
+def test_regenerate_restarts_the_absolute_lifetime(clock: Clock) -> None:
+    app = make_satchel_app(
+        {"SESSION_ABSOLUTE_LIFETIME": 3600, "PERMANENT_SESSION_LIFETIME": 7200}, clock=clock
+    )
+
+    @app.route("/regenerate")
+    def regenerate() -> str:
+        from flask import session
+
+        session.regenerate()
+        return "ok"
+
+    client = app.test_client()
+    client.get("/set/user/stzz")
+    clock.advance(3000)
+    client.get("/regenerate")
+    clock.advance(3000)  # 6000 s after creation, 3000 after the regeneration
+    assert client.get("/get/user").text == "'stzz'"
+    clock.advance(600)
+    assert client.get("/get/user").text == "None"
+
+
+def test_a_session_keeps_its_creation_time_across_writes(clock: Clock) -> None:
+    app = make_satchel_app(
+        {"SESSION_ABSOLUTE_LIFETIME": 3600, "PERMANENT_SESSION_LIFETIME": 7200}, clock=clock
+    )
+    client = app.test_client()
+    client.get("/set/user/stzz")
+    clock.advance(1800)
+    value = cookie_of(client.get("/set/n/1"))
+    assert value
+    s = app.session_interface.get_signing_serializer(app)
+    assert s.loads(value)["_created"] == int(clock.now) - 1800
+
+
+def test_oversized_error_names_the_three_largest_keys_largest_first() -> None:
+    from satchel.cookie import check_size
+
+    session = {"a": "x" * 1000, "b": "x" * 3000, "c": "x" * 10, "d": "x" * 2000}
+    with pytest.raises(CookieTooLarge) as raised:
+        check_size("session", "v" * 4090, session)
+    assert [key for key, _ in raised.value.largest] == ["b", "d", "a"]
+    check_size("session", "v" * (4096 - len("session")), session)  # exactly at the limit
+
+
+def test_login_without_revocation_keeps_the_user_out_of_the_cookie(clock: Clock) -> None:
+    import satchel
+
+    app = make_satchel_app({"SESSION_ABSOLUTE_LIFETIME": 3600}, clock=clock)
+
+    @app.route("/login/<user>")
+    def login(user: str) -> str:
+        from flask import session
+
+        session["user"] = user
+        satchel.login(user)
+        return "ok"
+
+    @app.route("/keys")
+    def keys() -> str:
+        from flask import session
+
+        return repr(sorted(session))
+
+    client = app.test_client()
+    value = cookie_of(client.get("/login/alice"))
+    assert value
+    s = app.session_interface.get_signing_serializer(app)
+    assert "_user" not in s.loads(value)
+    assert client.get("/keys").text == "['user']"
+
+
+def test_seal_adds_the_user_only_when_asked() -> None:
+    from satchel import Session
+    from satchel.cookie import seal
+    from satchel.signing import CookieSerializer
+
+    serializer = CookieSerializer(["k" * 32])
+    session = Session({"a": 1})
+    session.user = "alice"
+    plain = serializer.loads(seal(serializer, session, absolute=3600, now=1000.0))
+    assert plain == {"a": 1, "_created": 1000}
+    tracked = serializer.loads(
+        seal(serializer, session, absolute=None, now=1000.0, track_user=True)
+    )
+    assert isinstance(tracked.pop("_nonce"), str)  # names this cookie, for logout
+    assert tracked == {"a": 1, "_created": 1000, "_user": "alice"}
+
+
+def test_a_cookie_past_its_absolute_lifetime_is_signalled_as_expired(clock: Clock) -> None:
+    from satchel import signals
+
+    app = make_satchel_app(
+        {"SESSION_ABSOLUTE_LIFETIME": 600, "PERMANENT_SESSION_LIFETIME": 7200}, clock=clock
+    )
+    _, value = logged_in(app)
+    reasons: list[str] = []
+    with signals.session_invalid.connected_to(lambda _s, **kw: reasons.append(kw["reason"]), app):
+        clock.advance(600)
+        assert read_user(app, f"session={value}").text == "None"
+    assert reasons == ["expired"]
+
+
+def test_a_payload_that_is_no_dict_does_not_hide_the_next_cookie(clock: Clock) -> None:
+    app = make_satchel_app(clock=clock)
+    _, value = logged_in(app)
+    header = f"session={_signed(app, [1, 2])}; session={value}"
+    assert read_user(app, header).text == "'stzz'"
+
+
+def test_an_anonymous_cookie_opens_with_revocation_on(clock: Clock) -> None:
+    from satchel.stores import MemoryStore
+
+    app = make_satchel_app({"SESSION_REVOCATION_STORE": MemoryStore()}, clock=clock)
+    client, value = logged_in(app)  # never bound to a user: no `_user` inside
+    assert "_user" not in app.session_interface.get_signing_serializer(app).loads(value)
+    assert client.get("/get/user").text == "'stzz'"

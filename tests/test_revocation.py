@@ -212,3 +212,76 @@ def test_a_user_id_written_by_hand_binds_the_cookie_so_revoke_user_ends_it(clock
     laptop.get("/revoke-others")
     assert by_hand_client.get("/whoami").text == "anonymous"
     assert laptop.get("/whoami").text == "alice"
+
+
+def test_a_rewritten_cookie_keeps_its_user_and_is_still_revocable(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+
+    @app.route("/note/<text>")
+    def note(text: str) -> str:
+        session["note"] = text
+        return "ok"
+
+    phone, laptop = app.test_client(), app.test_client()
+    laptop.get("/login/alice")
+    phone.get("/login/alice")
+    clock.advance(5)
+    rewritten = cookie_of(phone.get("/note/hello"))  # a later request rewrites the cookie
+    assert rewritten
+    s = app.session_interface.get_signing_serializer(app)
+    assert s.loads(rewritten)["_user"] == "alice"
+    clock.advance(5)
+    laptop.get("/revoke-others")
+    replay = app.test_client(use_cookies=False)
+    assert replay.get("/whoami", headers={"Cookie": f"session={rewritten}"}).text == "anonymous"
+    assert laptop.get("/whoami").text == "alice"
+
+
+def test_the_user_is_hidden_from_the_app(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+
+    @app.route("/keys")
+    def keys() -> str:
+        return repr(sorted(session))
+
+    client = app.test_client()
+    client.get("/login/alice")
+    assert client.get("/keys").text == "['user']"
+
+
+def test_revoking_again_moves_the_not_before_time(clock: Clock) -> None:
+    app = make_app(clock, MemoryStore())
+    laptop, phone = app.test_client(), app.test_client()
+    laptop.get("/login/alice")
+    clock.advance(10)
+    laptop.get("/revoke-others")  # first revocation: the user's time is created
+    clock.advance(10)
+    phone.get("/login/alice")  # logged in after it
+    assert phone.get("/whoami").text == "alice"
+    clock.advance(10)
+    laptop.get("/revoke-all")  # second one: the stored time is updated
+    assert phone.get("/whoami").text == "anonymous"
+    assert laptop.get("/whoami").text == "anonymous"
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_not_before_times_are_kept_as_long_as_a_cookie_lives(tmp_path: t.Any, backend: str) -> None:
+    from satchel.revocation import NotBefore, _key
+    from satchel.stores.sqlite import SQLiteStore
+
+    store: Store = MemoryStore() if backend == "memory" else SQLiteStore(tmp_path / "r.db")
+    times = NotBefore(store, lifetime=1000)
+    now = 1_800_000_000
+    assert times.get("alice", now) is None
+    times.set("alice", now - 5, now)
+    assert times.get("alice", now) == now - 5
+    assert times.get("bob", now) is None
+    stored = store.load(_key("alice"), now)
+    assert stored is not None and (stored.created, stored.expires) == (now, now + 1000)
+    times.set("alice", now + 100, now + 100)  # again, later: updated in place
+    assert times.get("alice", now + 100) == now + 100
+    stored = store.load(_key("alice"), now + 100)
+    assert stored is not None and (stored.created, stored.expires) == (now, now + 1100)
+    assert times.get("alice", now + 1099) == now + 100
+    assert times.get("alice", now + 1100) is None  # every cookie it refused has expired
+    store.close()

@@ -168,3 +168,157 @@ def test_null_session_without_secret_key() -> None:
     app.testing = True
     with pytest.raises(RuntimeError, match="secret key"):
         client.get("/write")
+
+
+# -- every promise of the mapping, pinned (found unpinned by a mutation run) ---------
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda s: s.setdefault("x", 5),
+        lambda s: s.setdefault("new", [7]),
+        lambda s: s.setdefault("none"),
+        lambda s: s.pop("x"),
+        lambda s: s.pop("nope", "fallback"),
+        lambda s: s.popitem(),
+        lambda s: s.get("x"),
+        lambda s: s.get("nope", "fallback"),
+        lambda s: s.get("nope"),
+        lambda s: s.update({"b": 2}, c=3),
+        lambda s: s.copy(),
+        lambda s: sorted(s.items()),
+        lambda s: sorted(s.values(), key=repr),
+        lambda s: list(s),
+    ],
+)
+def test_return_values_follow_dict(op: t.Callable[[t.Any], t.Any]) -> None:
+    plain = {"x": 1, "y": [2]}
+    ours = Session({"x": 1, "y": [2]})
+    assert op(ours) == op(plain)
+    assert dict(ours) == plain
+
+
+def test_ior_returns_the_session_itself_and_marks_the_keys() -> None:
+    s = Session({"a": 1})
+    alias = s
+    alias |= {"b": 2, "c": [3]}
+    assert alias is s and type(alias) is Session
+    assert dict(s) == {"a": 1, "b": 2, "c": [3]}
+    assert s.modified and s.changed_keys == {"b", "c"}
+
+
+def test_every_write_names_its_key() -> None:
+    cases: list[tuple[t.Callable[[Session], t.Any], set[str]]] = [
+        (lambda s: s.update({"b": 2}, c=3), {"b", "c"}),
+        (lambda s: s.update([("d", 4)]), {"d"}),
+        (lambda s: s.popitem(), {"y"}),  # dicts pop the last item
+        (lambda s: s.setdefault("n", 1), {"n"}),
+        (lambda s: s.setdefault("x", 9), set()),
+        (lambda s: s.pop("x"), {"x"}),
+        (lambda s: s.pop("missing", None), set()),
+        (lambda s: s.__delitem__("x"), {"x"}),
+        (lambda s: s.mark_changed(["x", "y"]), {"x", "y"}),
+    ]
+    for op, keys in cases:
+        s = Session({"x": 1, "y": 2})
+        op(s)
+        assert s.changed_keys == keys, keys
+        assert s.modified is bool(keys)
+
+
+def test_setdefault_present_returns_the_stored_value_tracked() -> None:
+    s = Session({"cart": [1]})
+    got = s.setdefault("cart", ["other"])
+    assert got == [1] and got is dict.__getitem__(s, "cart")
+    got.append(2)
+    assert s.collect_changes() and s.changed_keys == {"cart"}
+
+
+def test_a_key_set_then_mutated_is_saved_once_as_set() -> None:
+    s = Session()
+    s["cart"] = []
+    s["cart"].append(1)  # already dirty: no snapshot needed
+    assert s._seen == {}
+    assert s.collect_changes() and s.changed_keys == {"cart"}
+
+
+def test_a_value_deleted_after_being_read_is_a_deletion_only() -> None:
+    s = Session({"cart": [1], "n": 1})
+    _ = s["cart"]
+    dict.__delitem__(s, "cart")  # gone without __delitem__: nothing to compare with
+    assert s.collect_changes() is False
+    assert s.changed_keys == frozenset()
+
+
+def test_unserializable_value_read_out_counts_as_changed() -> None:
+    s = Session({"obj": object()})
+    _ = s["obj"]
+    assert s._seen == {"obj": None}
+    assert s.collect_changes() and s.changed_keys == {"obj"}
+
+
+def test_collect_changes_forgets_its_snapshots() -> None:
+    s = Session({"cart": [1]})
+    s["cart"].append(2)
+    assert s.collect_changes()
+    assert s._seen == {}
+
+
+def test_flags_and_life_cycle() -> None:
+    s = Session({"a": 1}, new=True, created=1234.5)
+    assert s.new and s.created == 1234.5 and s.user is None and s.bind_user is None
+    assert s.modified is False and s.accessed is False and s.cleared is False
+    assert s.regenerate_requested is False and s.destroyed is False
+    assert Session().new is False and Session().created is None
+    s.regenerate()
+    assert s.regenerate_requested and s.modified and dict(s) == {"a": 1}
+    s.destroy()
+    assert s.destroyed and dict(s) == {} and s.cleared
+
+
+def test_permanent_is_stored_as_a_bool() -> None:
+    s = Session()
+    s.permanent = 1  # type: ignore[assignment]
+    assert dict.__getitem__(s, "_permanent") is True and s.permanent is True
+    s.permanent = False
+    assert dict.__getitem__(s, "_permanent") is False and s.permanent is False
+    assert Session({"_permanent": 0}).permanent is False
+
+
+def test_copy_is_a_plain_dict() -> None:
+    s = Session({"a": [1]})
+    copied = s.copy()
+    assert type(copied) is dict and copied == {"a": [1]}
+    copied["b"] = 2
+    assert "b" not in s
+
+
+def test_repr_names_the_class_and_data() -> None:
+    assert repr(Session({"a": 1})) == "<Session {'a': 1}>"
+
+
+def test_pop_of_a_missing_key_names_it() -> None:
+    with pytest.raises(KeyError) as raised:
+        Session().pop("cart")
+    assert raised.value.args == ("cart",)
+
+
+@pytest.mark.parametrize(
+    "read", [lambda s: list(s.items()), lambda s: list(s.values()), lambda s: s.copy()]
+)
+def test_reading_everything_without_mutation_is_not_a_change(
+    read: t.Callable[[Session], t.Any],
+) -> None:
+    s = Session({"cart": [1, 2], "prefs": {"a": 1}})
+    read(s)
+    assert s.collect_changes() is False and s.changed_keys == frozenset()
+
+
+def test_a_mutation_after_a_rewritten_or_deleted_key_is_still_found() -> None:
+    s = Session({"a": [1], "b": [2], "c": [3]})
+    _ = s["a"], s["b"], s["c"]
+    s["a"] = [9]  # dirty already: skipped at save time
+    dict.__delitem__(s, "b")  # gone: skipped too
+    s["c"].append(4)  # ...but this one must still be found
+    assert s.collect_changes() and s.changed_keys == {"a", "c"}

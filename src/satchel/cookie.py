@@ -153,7 +153,8 @@ def _dead(
 ) -> bool:
     if created is None or created > now:
         return True
-    if absolute is not None and now - created > absolute:
+    # Dead at exactly created + absolute, as a record is at its `expires` (server.py).
+    if absolute is not None and now - created >= absolute:
         return True
     return user is not None and revoked is not None and revoked(user, created, nonce)
 

@@ -324,3 +324,125 @@ def test_revoke_for_a_user_costs_one_lookup_not_a_listing(store: Store) -> None:
     assert manager.revoke(key(3), "many") is True
     assert counting.calls == {"load": 3, "take": 1}
     assert store.load(key(3), NOW) is None
+
+
+# -- boundaries a mutation run found unpinned --------------------------------------------
+
+
+def test_a_record_expiring_exactly_now_is_absent_everywhere(store: Store) -> None:
+    # `expires` is the first second a record is dead: `expires <= now` means gone.
+    # Each method meets its own record first (the memory store drops what it finds dead).
+    for n in range(1, 8):
+        store.create(key(n), record({"a": str(n)}, expires=NOW, user=f"u{n}"))
+    store.create(key(20), record({"b": "2"}, expires=NOW + 1, user="u6"))
+    assert [k for k, _ in store.sessions_of("u1", NOW - 1)] == [key(1)]
+    assert store.sessions_of("u1", NOW) == []
+    assert store.load(key(2), NOW - 1) is not None
+    assert store.load(key(2), NOW) is None
+    assert store.update(key(3), Change(set={"x": "1"}, expires=NOW + 600), NOW) is False
+    assert store.touch(key(4), NOW + 600, NOW) is False
+    assert store.take(key(5), NOW) is None
+    assert [k for k, _ in store.sessions_of("u6", NOW)] == [key(20)]
+    assert store.rename(key(7), key(8), Change(expires=NOW + 600), NOW) is False
+    assert [k for k, _ in store.scan(NOW)] == [key(20)]
+    for n in range(1, 9):
+        assert store.load(key(n), NOW) is None, n  # none was brought back
+    # ... and the record alive one second longer is live for every method:
+    assert store.touch(key(20), NOW + 600, NOW)
+    assert store.update(key(20), Change(set={"x": "1"}, expires=NOW + 600), NOW)
+    taken = store.take(key(20), NOW)
+    assert taken is not None and taken.data == {"b": "2", "x": "1"}
+
+
+def test_purge_removes_records_expiring_exactly_now(store: Store) -> None:
+    store.create(key(1), record(expires=NOW))
+    store.create(key(2), record(expires=NOW + 1))
+    counts = list(store.purge(NOW))
+    assert store.load(key(2), NOW) is not None
+    if counts:  # SQL stores; Redis expires keys itself
+        assert counts == [1]
+        assert store.load(key(1), NOW - 1) is None  # really deleted, not just hidden
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+def test_scan_yields_each_record_once_whatever_the_batch(store: Store, batch: int, n: int) -> None:
+    for i in range(n):
+        store.create(key(i), record({"n": str(i)}))
+    store.create(key(99), record(expires=NOW - 1))
+    seen = [k for k, _ in store.scan(NOW, batch=batch)]
+    assert sorted(seen) == [key(i) for i in range(n)]  # none twice, none missing
+
+
+def test_purge_in_batches_of_one_deletes_every_expired_record(store: Store) -> None:
+    for n in range(5):
+        store.create(key(n), record(expires=NOW - 1))
+    store.create(key(9), record())
+    counts = list(store.purge(NOW, batch=1))
+    if counts:
+        assert counts == [1, 1, 1, 1, 1]
+    assert [k for k, _ in store.scan(NOW)] == [key(9)]
+
+
+def test_touch_sets_the_expiry_it_is_given(store: Store) -> None:
+    store.create(key(), record(expires=NOW + 600))
+    assert store.touch(key(), NOW + 100, NOW)  # the caller decides, even earlier
+    loaded = store.load(key(), NOW)
+    assert loaded is not None and loaded.expires == NOW + 100
+    assert store.load(key(), NOW + 100) is None
+
+
+def test_update_keeps_creation_time_and_data_it_does_not_name(store: Store) -> None:
+    store.create(key(), record({"a": "1", "b": "2"}, user="u"))
+    assert store.update(key(), Change(delete=["a"], expires=NOW + 50), NOW)
+    loaded = store.load(key(), NOW)
+    assert loaded is not None
+    assert (loaded.data, loaded.created, loaded.expires, loaded.user) == (
+        {"b": "2"},
+        NOW - 10,
+        NOW + 50,
+        "u",
+    )
+    assert store.update(key(), Change(set={"c": "3"}, replace=True, expires=NOW + 60), NOW)
+    loaded = store.load(key(), NOW)
+    assert loaded is not None
+    assert (loaded.data, loaded.created, loaded.user) == ({"c": "3"}, NOW - 10, "u")
+
+
+def test_create_replaces_and_stores_a_copy(store: Store) -> None:
+    data = {"a": "1"}
+    store.create(key(), record(data))
+    data["b"] = "2"  # the caller's dict is not the stored one
+    store.create(key(), record({"z": "9"}, user="v"))
+    loaded = store.load(key(), NOW)
+    assert loaded is not None and loaded.data == {"z": "9"} and loaded.user == "v"
+
+
+def test_rename_binds_the_user_it_names(store: Store) -> None:
+    store.create(key(), record({"a": "1"}))
+    assert store.rename(key(), key(5), Change(user="bob", expires=NOW + 600), NOW)
+    assert [k for k, _ in store.sessions_of("bob", NOW)] == [key(5)]
+    moved = store.load(key(5), NOW)
+    assert moved is not None and moved.user == "bob" and moved.data == {"a": "1"}
+    assert store.rename(key(5), key(6), Change(replace=True, set={"b": "2"}, expires=NOW + 9), NOW)
+    moved = store.load(key(6), NOW)
+    assert moved is not None and moved.data == {"b": "2"} and moved.user == "bob"
+    assert moved.expires == NOW + 9
+
+
+def test_take_and_delete_leave_other_records_alone(store: Store) -> None:
+    store.create(key(1), record({"a": "1"}, user="alice"))
+    store.create(key(2), record({"b": "2"}, user="alice"))
+    assert store.take(key(1), NOW) is not None
+    store.delete(key(3))
+    assert [k for k, _ in store.sessions_of("alice", NOW)] == [key(2)]
+    loaded = store.load(key(2), NOW)
+    assert loaded is not None and loaded.data == {"b": "2"}
+
+
+def test_listed_and_scanned_records_are_whole(store: Store) -> None:
+    store.create(key(1), Record(data={"a": "1"}, created=NOW - 7, expires=NOW + 70, user="ann"))
+    want = (NOW - 7, NOW + 70, "ann", {"a": "1"})
+    for listed in (dict(store.sessions_of("ann", NOW)), dict(store.scan(NOW))):
+        r = listed[key(1)]
+        assert (r.created, r.expires, r.user, r.data) == want

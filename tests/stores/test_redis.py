@@ -349,3 +349,124 @@ def test_a_renamed_session_keeps_a_ttl_from_now(
     assert store.rename(old, new, Change(expires=NOW + 600), NOW)
     ttl = store.client.ttl(store.prefix + new)
     assert 590 <= ttl <= 600, ttl
+
+
+# -- promises a mutation run found unpinned -------------------------------------------------
+
+
+@pytest.fixture(params=[False, True], ids=["bytes", "decoded"])
+def any_client_store(
+    request: pytest.FixtureRequest, redis_client: redis.Redis
+) -> Iterator[RedisStore]:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=request.param)
+    prefix = unique("satchel-test:") + ":"
+    yield RedisStore(client, prefix=prefix)
+    drop(redis_client, prefix)
+    client.close()
+
+
+def ttl(store: RedisStore, key: str) -> int:
+    return int(store.client.ttl(store.prefix + key))
+
+
+def test_ttls_follow_the_expiry_from_the_callers_now(any_client_store: RedisStore) -> None:
+    store, k = any_client_store, "a" * 64
+    store.create(k, Record(data={"a": "1"}, created=NOW - 100, expires=NOW + 500))
+    assert 595 <= ttl(store, k) <= 600  # expires - created: exact for a new session
+    assert store.touch(k, NOW + 1000, NOW)
+    assert 995 <= ttl(store, k) <= 1000  # moved later: expires - now
+    assert store.touch(k, NOW + 200, NOW)
+    assert 195 <= ttl(store, k) <= 200  # and earlier, when the caller says so
+    assert store.update(k, Change(set={"b": "2"}, expires=NOW + 700), NOW)
+    assert 695 <= ttl(store, k) <= 700
+    assert store.update(k, Change(set={"c": "3"}, replace=True, expires=NOW + 800), NOW)
+    assert 795 <= ttl(store, k) <= 800
+    loaded = store.load(k, NOW)
+    assert loaded is not None and loaded.data == {"c": "3"} and loaded.created == NOW - 100
+    assert loaded.expires == NOW + 800
+
+
+def test_every_operation_works_with_either_client(any_client_store: RedisStore) -> None:
+    store = any_client_store
+    store.create("a" * 64, Record(data={"x": '"王"'}, created=NOW, expires=NOW + 60, user="ü"))
+    store.create("b" * 64, Record(data={}, created=NOW, expires=NOW, user="ü"))  # dead now
+    store.create("c" * 64, Record(data={"y": "1"}, created=NOW, expires=NOW + 60))
+    assert [k for k, _ in store.sessions_of("ü", NOW)] == ["a" * 64]
+    assert sorted(k for k, _ in store.scan(NOW, batch=1)) == ["a" * 64, "c" * 64]
+    assert store.load("b" * 64, NOW) is None and store.take("b" * 64, NOW) is None
+    assert store.touch("b" * 64, NOW + 60, NOW) is False
+    assert store.update("b" * 64, Change(expires=NOW + 60), NOW) is False
+    assert store.update("c" * 64, Change(user="ü", expires=NOW + 60), NOW)
+    assert sorted(k for k, _ in store.sessions_of("ü", NOW)) == ["a" * 64, "c" * 64]
+    taken = store.take("a" * 64, NOW)
+    assert taken is not None
+    assert (taken.data, taken.created, taken.expires, taken.user) == (
+        {"x": '"王"'},
+        NOW,
+        NOW + 60,
+        "ü",
+    )
+    assert [k for k, _ in store.sessions_of("ü", NOW)] == ["c" * 64]
+    members = {
+        m if isinstance(m, str) else m.decode() for m in store.client.smembers(store.prefix + "u:ü")
+    }
+    assert members == {"c" * 64}  # taken and dead members pruned from the index
+
+
+def test_a_user_index_is_not_listed_as_a_session(any_client_store: RedisStore) -> None:
+    store = any_client_store
+    store.create("a" * 64, Record(data={}, created=NOW, expires=NOW + 60, user="u"))
+    assert [k for k, _ in store.scan(NOW)] == ["a" * 64]
+
+
+def test_create_replaces_every_field(any_client_store: RedisStore) -> None:
+    store = any_client_store
+    store.create("a" * 64, Record(data={"old": "1"}, created=NOW, expires=NOW + 60, user="u"))
+    store.create("a" * 64, Record(data={"new": "2"}, created=NOW + 1, expires=NOW + 61))
+    loaded = store.load("a" * 64, NOW)
+    assert loaded is not None
+    assert (loaded.data, loaded.created, loaded.user) == ({"new": "2"}, NOW + 1, None)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_every_operation_on_a_closed_port_is_store_unavailable() -> None:
+    store = RedisStore.from_url(f"redis://127.0.0.1:{_closed_port()}/0")
+    change = Change(set={"a": "1"}, expires=NOW + 60)
+    operations: list[t.Callable[[], t.Any]] = [
+        lambda: store.load("a" * 64, NOW),
+        lambda: store.create("a" * 64, record()),
+        lambda: store.update("a" * 64, change, NOW),
+        lambda: store.touch("a" * 64, NOW + 60, NOW),
+        lambda: store.take("a" * 64, NOW),
+        lambda: store.delete("a" * 64),
+        lambda: store.rename("a" * 64, "b" * 64, change, NOW),
+        lambda: store.sessions_of("u", NOW),
+        lambda: list(store.scan(NOW)),
+    ]
+    for operation in operations:
+        with pytest.raises(StoreUnavailable, match="cannot be reached"):
+            operation()
+    assert list(store.purge(NOW)) == []  # nothing to do: Redis expires keys itself
+    store.close()
+
+
+def test_a_closed_port_answers_503_through_flask(clock: Clock) -> None:
+    store = RedisStore.from_url(f"redis://127.0.0.1:{_closed_port()}/0")
+    app = make_app(store, clock)
+    client = app.test_client()
+    assert client.get("/none").status_code == 200
+    response = client.get("/set/user/stzz")
+    assert response.status_code == 503 and cookie_of(response) is None
+    from satchel.stores import MemoryStore
+
+    value = cookie_of(make_app(MemoryStore(), clock).test_client().get("/set/user/stzz"))
+    replay = app.test_client(use_cookies=False)
+    response = replay.get("/get/user", headers={"Cookie": f"session={value}"})  # a load
+    assert response.status_code == 503 and cookie_of(response) is None

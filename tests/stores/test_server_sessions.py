@@ -94,6 +94,26 @@ def make_app(store: Store, clock: Clock, **config: t.Any) -> Flask:
         session["user"] = user
         return "ok"
 
+    @app.route("/del/<key>")
+    def delete(key: str) -> str:
+        del session[key]
+        return "ok"
+
+    @app.route("/update/<key>/<value>")
+    def update(key: str, value: str) -> str:
+        session.update({key: value})
+        return "ok"
+
+    @app.route("/ior/<key>/<value>")
+    def ior(key: str, value: str) -> str:
+        s = session._get_current_object()  # type: ignore[attr-defined]
+        s |= {key: value}
+        return "ok"
+
+    @app.route("/popitem")
+    def popitem() -> str:
+        return repr(session.popitem())
+
     return app
 
 
@@ -433,3 +453,101 @@ def test_many_junk_cookies_sent_first_do_not_hide_the_real_one(
     assert response.text == "'stzz'"
     assert response.headers.getlist("Set-Cookie") == []  # nothing deleted, nothing re-issued
     assert counting.calls["load"] == 1  # garbage never reaches the store
+
+
+# -- every write is saved, on every store (pinned after a mutation run) -------------
+
+
+def stored(counting: Counting, client: t.Any, clock: Clock) -> dict[str, str]:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    record = counting.inner.load(hash_id(sid_of(cookie.value)), int(clock.now))
+    assert record is not None
+    return record.data
+
+
+@pytest.mark.parametrize("route", ["/del/b", "/pop/b", "/popitem"])
+def test_removing_one_key_of_several_is_saved(
+    app: Flask, counting: Counting, clock: Clock, route: str
+) -> None:
+    client = app.test_client()
+    client.get("/set/a/1")
+    client.get("/set/b/2")
+    assert client.get(route).status_code == 200
+    assert client.get("/dump").text == "[('a', '1')]"
+    assert stored(counting, client, clock) == {"a": '"1"'}
+
+
+@pytest.mark.parametrize("route", ["/update", "/ior"])
+def test_update_and_ior_are_saved(app: Flask, counting: Counting, clock: Clock, route: str) -> None:
+    client = app.test_client()
+    client.get("/set/a/1")
+    assert client.get(f"{route}/b/2").status_code == 200
+    assert client.get(f"{route}/a/3").status_code == 200
+    assert client.get("/dump").text == "[('a', '3'), ('b', '2')]"
+    assert stored(counting, client, clock) == {"a": '"3"', "b": '"2"'}
+
+
+def test_a_new_session_started_by_update_is_stored(app: Flask) -> None:
+    client = app.test_client()
+    value = cookie_of(client.get("/update/a/1"))
+    assert value and SID_COOKIE.fullmatch(value)
+    assert client.get("/get/a").text == "'1'"
+
+
+def test_a_pushed_back_expiry_reissues_a_permanent_cookie(counting: Counting, clock: Clock) -> None:
+    app = make_app(counting, clock, PERMANENT_SESSION_LIFETIME=1000, SESSION_REFRESH_MARGIN=100)
+    client = app.test_client()
+    client.get("/set/user/stzz")
+    client.get("/permanent/1")
+    clock.advance(150)  # past the margin: this read extends the record
+    response = client.get("/get/user")
+    assert counting.calls["touch"] == 1
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.expires is not None
+    assert cookie_of(response), "the browser would drop the cookie before the record"
+    assert cookie.expires.timestamp() == pytest.approx(clock.now + 1000, abs=1)
+    record = counting.inner.load(hash_id(sid_of(cookie.value)), int(clock.now))
+    assert record is not None and record.expires == int(clock.now) + 1000
+
+
+def test_a_write_to_a_permanent_session_extends_record_and_cookie(
+    counting: Counting, clock: Clock
+) -> None:
+    app = make_app(counting, clock, PERMANENT_SESSION_LIFETIME=1000, SESSION_REFRESH_MARGIN=100)
+    client = app.test_client()
+    client.get("/permanent/1")
+    clock.advance(500)
+    response = client.get("/set/user/stzz")
+    assert cookie_of(response)
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.expires is not None
+    assert cookie.expires.timestamp() == pytest.approx(clock.now + 1000, abs=1)
+    clock.advance(900)  # 1400 s after creation, 900 after the write
+    assert client.get("/get/user").text == "'stzz'"
+
+
+def test_absolute_lifetime_ends_at_exactly_created_plus_lifetime(
+    counting: Counting, clock: Clock
+) -> None:
+    app = make_app(counting, clock, SESSION_ABSOLUTE_LIFETIME=3600, PERMANENT_SESSION_LIFETIME=7200)
+    client = app.test_client()
+    value = cookie_of(client.get("/set/user/stzz"))
+    replay = app.test_client(use_cookies=False)
+    clock.advance(3599)
+    assert replay.get("/get/user", headers={"Cookie": f"session={value}"}).text == "'stzz'"
+    clock.advance(1)
+    assert replay.get("/get/user", headers={"Cookie": f"session={value}"}).text == "None"
+    assert value is not None
+    assert counting.inner.load(hash_id(sid_of(value)), int(clock.now)) is None  # deleted
+
+
+def test_idle_expiry_ends_at_exactly_the_records_expiry(counting: Counting, clock: Clock) -> None:
+    app = make_app(counting, clock, PERMANENT_SESSION_LIFETIME=600)
+    value = cookie_of(app.test_client().get("/set/user/stzz"))
+    replay = app.test_client(use_cookies=False)
+    assert value is not None
+    clock.advance(599)  # (a read now would extend it: look in the store instead)
+    assert counting.inner.load(hash_id(sid_of(value)), int(clock.now)) is not None
+    clock.advance(1)
+    assert replay.get("/get/user", headers={"Cookie": f"session={value}"}).text == "None"

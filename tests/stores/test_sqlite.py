@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 import time
 import typing as t
 from pathlib import Path
@@ -275,3 +276,219 @@ def test_bulk_create_scan_and_a_users_sessions(tmp_path: Path) -> None:
     store.create(f"{9:064x}", Record({}, NOW, NOW - 1, "alice"))  # expired
     assert [k for k, _ in store.sessions_of("alice", NOW)] == [f"{n:064x}" for n in range(3)]
     assert store.sessions_of("bob", NOW) == []
+
+
+# -- promises a mutation run found unpinned -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["sessions; DROP TABLE x", "ok name", 'a"b', "1abc", "a" * 64, "sessions\n", "", "a-b"],
+)
+def test_a_table_name_that_is_no_plain_identifier_is_refused(tmp_path: Path, table: str) -> None:
+    with pytest.raises(ConfigError, match="table name"):
+        SQLiteStore(tmp_path / "s.db", table)
+
+
+@pytest.mark.parametrize("table", ["_x", "a" * 63, "Sessions_2"])
+def test_plain_identifiers_are_accepted(tmp_path: Path, table: str) -> None:
+    store = SQLiteStore(tmp_path / "s.db", table)
+    store.create(KEY, record({"a": "1"}))
+    assert store.load(KEY, NOW) is not None
+    store.close()
+
+
+def test_the_file_is_in_wal_mode_with_normal_sync(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db", mmap_size=4096)
+    store.create(KEY, record())
+    other = sqlite3.connect(tmp_path / "s.db")
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # kept by the file
+    other.close()
+    conn = store._conn()
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.execute("PRAGMA mmap_size").fetchone()[0] == 4096
+    assert conn.in_transaction is False  # autocommit: nothing held between calls
+    store.close()
+
+
+def _child_after_fork(store: SQLiteStore, parent_conn_id: int, answer: t.Any) -> None:
+    conn = store._conn()
+    store.create("cd" * 32, record({"child": "1"}))
+    answer.put((id(conn) != parent_conn_id, store.load(KEY, NOW) is not None))
+    store.close()
+
+
+@pytest.mark.skipif("fork" not in METHODS, reason="needs fork")
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record({"a": "1"}))
+    parent_conn = store._conn()
+    context = multiprocessing.get_context("fork")
+    answer = context.Queue()
+    child = context.Process(target=_child_after_fork, args=(store, id(parent_conn), answer))
+    child.start()
+    own_connection, read = answer.get(timeout=30)
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert own_connection and read
+    assert store._conn() is parent_conn  # the parent's is untouched
+    loaded = store.load("cd" * 32, NOW)
+    assert loaded is not None and loaded.data == {"child": "1"}
+    store.close()
+
+
+def test_close_closes_every_connection_and_the_store_reopens(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record({"a": "1"}))
+    conns = [store._conn()]
+    th = threading.Thread(target=lambda: conns.append(store._conn()))
+    th.start()
+    th.join()
+    assert conns[0] is not conns[1]  # one per thread
+    store.close()
+    for conn in conns:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            conn.execute("SELECT 1")
+    loaded = store.load(KEY, NOW)  # used again: reopened
+    assert loaded is not None and loaded.data == {"a": "1"}
+    store.close()
+
+
+def test_a_finished_threads_connection_is_closed_when_another_opens(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record())
+    conns: list[sqlite3.Connection] = []
+    th = threading.Thread(target=lambda: conns.append(store._conn()))
+    th.start()
+    th.join()
+    th = threading.Thread(target=lambda: conns.append(store._conn()))
+    th.start()
+    th.join()
+    with pytest.raises(sqlite3.ProgrammingError):
+        conns[0].execute("SELECT 1")
+    conns[1].execute("SELECT 1")
+    store.close()
+
+
+OTHER = "cd" * 32
+
+
+@pytest.mark.parametrize("merge_in_sql", [True, False])
+def test_every_operation_on_a_broken_database_is_store_unavailable(
+    tmp_path: Path, merge_in_sql: bool
+) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record({"a": "1"}))
+    store.merge_in_sql = merge_in_sql
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute('DROP TABLE "satchel_sessions"')  # e.g. a bad migration
+    other.close()
+    change = Change(set={"a": "2"}, expires=NOW + 600)
+    operations: list[t.Callable[[], t.Any]] = [
+        lambda: store.load(KEY, NOW),
+        lambda: store.create(OTHER, record()),
+        lambda: store.create_many([(OTHER, record())]),
+        lambda: store.update(KEY, change, NOW),
+        lambda: store.touch(KEY, NOW + 600, NOW),
+        lambda: store.take(KEY, NOW),
+        lambda: store.delete(KEY),
+        lambda: store.rename(KEY, OTHER, change, NOW),
+        lambda: store.sessions_of("u", NOW),
+        lambda: list(store.scan(NOW)),
+        lambda: list(store.purge(NOW)),
+    ]
+    for operation in operations:
+        with pytest.raises(StoreUnavailable, match="no such table"):
+            operation()
+    store.close()
+
+
+def test_a_database_file_that_is_not_sqlite_is_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not a database" * 100)
+    store = SQLiteStore(path)
+    with pytest.raises(StoreUnavailable, match="satchel: the SQLite session store"):
+        store.load(KEY, NOW)
+
+
+def test_the_connect_failure_is_store_unavailable_then_recovers(tmp_path: Path) -> None:
+    directory = tmp_path / "gone"
+    directory.mkdir()
+    store = SQLiteStore(directory / "s.db")
+    directory.rmdir()
+    for operation in (
+        lambda: store.load(KEY, NOW),
+        lambda: store.create_many([(KEY, record())]),
+        lambda: list(store.purge(NOW)),
+    ):
+        with pytest.raises(StoreUnavailable):
+            operation()
+    directory.mkdir()
+    store.create_many([(KEY, record({"a": "1"})), (OTHER, record({"b": "2"}))])
+    assert [k for k, _ in store.scan(NOW)] == [KEY, OTHER]
+    store.close()
+
+
+def test_a_locked_file_makes_create_many_and_purge_unavailable(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db", timeout=0.1)
+    store.create(KEY, Record(data={}, created=NOW, expires=NOW - 1))
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreUnavailable, match="locked"):
+        store.create_many([(OTHER, record())])
+    with pytest.raises(StoreUnavailable, match="locked"):
+        list(store.purge(NOW))
+    other.execute("ROLLBACK")
+    other.close()
+    assert list(store.purge(NOW)) == [1]
+    assert store.load(OTHER, NOW) is None  # the failed bulk create left nothing
+    store.close()
+
+
+def test_purge_stops_after_a_short_batch(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create_many((f"{n:064x}", Record({}, NOW, NOW - 1)) for n in range(7))
+    assert list(store.purge(NOW, batch=3)) == [3, 3, 1]
+    assert list(store.purge(NOW, batch=3)) == []
+    store.create_many((f"{n:064x}", Record({}, NOW, NOW - 1)) for n in range(6))
+    assert list(store.purge(NOW, batch=3)) == [3, 3]
+    store.close()
+
+
+def test_sqlite_url_scheme_is_case_insensitive(tmp_path: Path) -> None:
+    store = SQLiteStore.from_url(f"SQLite:///{tmp_path}/s.db", table="t1")
+    assert store.path == f"{tmp_path}/s.db" and store.table == "t1"
+
+
+def test_a_corrupt_data_column_is_an_error_not_a_session(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record({"a": "1"}))
+    for bad in ("[1]", '{"a": "1"} trailing', "not json"):
+        store._conn().execute('UPDATE "satchel_sessions" SET data = ?', (bad,))
+        with pytest.raises(ValueError, match="not a JSON object"):
+            store.load(KEY, NOW)
+    store.close()
+
+
+def test_unavailable_names_the_file_and_the_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record())
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute('DROP TABLE "satchel_sessions"')
+    other.close()
+    with pytest.raises(StoreUnavailable) as raised:
+        store.load(KEY, NOW)
+    assert str(tmp_path / "s.db") in str(raised.value) and "no such table" in str(raised.value)
+    store.close()
+
+
+def test_the_python_merge_never_creates_a_record(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.create(KEY, record({"a": "1"}))
+    store.merge_in_sql = False
+    assert store.update("cd" * 32, Change(set={"x": "1"}, expires=NOW + 600), NOW) is False
+    assert store.load("cd" * 32, NOW) is None
+    assert store.update(KEY, Change(set={"b": "2"}, user="u", expires=NOW + 9), NOW)
+    loaded = store.load(KEY, NOW)
+    assert loaded is not None and loaded.data == {"a": "1", "b": "2"} and loaded.user == "u"
+    store.close()
