@@ -489,9 +489,12 @@ def _sentinel_master(
         parser: t.Any = parsers.get(name)
         kwargs[name] = parser(value) if parser else value
     kwargs.update(client_kwargs)
+    # Asking a Sentinel fails fast too (redis-py's default retries with
+    # backoff would hold a request for seconds when none can be reached).
     sentinel_kwargs = kwargs.pop("sentinel_kwargs", None) or {
         "socket_timeout": kwargs["socket_timeout"],
         "socket_connect_timeout": kwargs["socket_connect_timeout"],
+        "retry": Retry(NoBackoff(), 0),
     }
     manager = Sentinel(  # type: ignore[no-untyped-call]
         sentinels, sentinel_kwargs=sentinel_kwargs, **_timeouts(kwargs)
