@@ -15,6 +15,7 @@ replicas, a Sentinel group). Everything binds 127.0.0.1, every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -141,9 +142,7 @@ class Balancer:
     def __init__(self, ports: list[int]) -> None:
         self.port = free_ports(1)[0]
         self.dir = Path(tempfile.mkdtemp(prefix="satchel-haproxy-"))
-        servers = "\n".join(
-            f"  server n{i} {HOST}:{port} check" for i, port in enumerate(ports)
-        )
+        servers = "\n".join(f"  server n{i} {HOST}:{port} check" for i, port in enumerate(ports))
         # retries + redispatch: a refused connection (a dead node) is tried on
         # another node; nothing was sent, so that is safe for any request.
         (self.dir / "haproxy.cfg").write_text(
@@ -173,9 +172,7 @@ backend nodes
         """Whether HAProxy is installed, installing Debian's package if it is not."""
         if shutil.which("haproxy") is None and shutil.which("apt-get") and os.geteuid() == 0:
             subprocess.run(["apt-get", "update", "-qq"], check=False, timeout=300)
-            subprocess.run(
-                ["apt-get", "install", "-y", "-qq", "haproxy"], check=False, timeout=300
-            )
+            subprocess.run(["apt-get", "install", "-y", "-qq", "haproxy"], check=False, timeout=300)
         return shutil.which("haproxy") is not None
 
     def __enter__(self) -> Balancer:
@@ -248,7 +245,14 @@ class PostgresPair:
                 conf.write("wal_level = replica\nmax_wal_senders = 5\nfsync = off\n")
             self._start(self.primary, self.primary_port)
             self._as_postgres(
-                _pg_bin("createdb"), "-h", HOST, "-p", str(self.primary_port), "-U", "postgres", "test"
+                _pg_bin("createdb"),
+                "-h",
+                HOST,
+                "-p",
+                str(self.primary_port),
+                "-U",
+                "postgres",
+                "test",
             )
             self._as_postgres(
                 _pg_bin("pg_basebackup"),
@@ -278,10 +282,8 @@ class PostgresPair:
     def __exit__(self, *exc: object) -> None:
         for data in (self.standby, self.primary):
             if (data / "postmaster.pid").exists():
-                try:
+                with contextlib.suppress(subprocess.SubprocessError, OSError):
                     self._pg_ctl(data, "-m", "immediate", "stop")
-                except (subprocess.SubprocessError, OSError):
-                    pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
