@@ -106,6 +106,7 @@ class AppNodes:
                     cwd=HERE,
                     start_new_session=True,
                     stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,  # 503s log a line each; the drills count them
                 )
             for port in self.ports:
                 wait_http(port)
@@ -265,6 +266,8 @@ class PostgresPair:
                 "-D",
                 str(self.standby),
                 "-R",
+                "-c",
+                "fast",
                 "-X",
                 "stream",
             )
