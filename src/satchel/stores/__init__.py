@@ -7,6 +7,7 @@
 ``sqlite:///path/sessions.db``         :class:`~satchel.stores.sqlite.SQLiteStore`
 ``redis://host:port/db``               :class:`~satchel.stores.redis.RedisStore`
 ``redis+cluster://host:port``          the same, on a Redis Cluster
+``redis+sentinel://h:p,h:p/name/db``   the same, on the master Sentinel names
 any other SQLAlchemy URL               :class:`~satchel.stores.sql.SQLStore`
 =====================================  ========================================
 """
@@ -41,7 +42,7 @@ def store_from_url(spec: str | Store | t.Any) -> Store:
         from .sqlite import SQLiteStore
 
         return SQLiteStore.from_url(spec)
-    if scheme in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"):
+    if scheme in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel"):
         from .redis import RedisStore
 
         return RedisStore.from_url(spec)

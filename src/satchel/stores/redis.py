@@ -23,6 +23,13 @@ no TTL, so it can never end before a session it lists; members whose session is
 gone are pruned when the set is read (no keyspace notifications, which a
 cluster loses).
 
+Durability (opt-in, ``wait_replicas``): Redis replicates asynchronously, so a
+write acknowledged by a master that dies before passing it on is lost when a
+replica takes over. With ``wait_replicas=N`` every write is followed, on the
+same connection, by ``WAIT N timeout``; unless N replicas confirm it within the
+timeout the write is reported as failed (:class:`~satchel.StoreUnavailable`,
+a 503), never acknowledged. Such a write is *in doubt*: it may still surface.
+
 Errors that mean the server cannot be reached or cannot serve right now
 (connection refused or lost, timeouts, cluster down, loading, failover) are
 raised as :class:`~satchel.StoreUnavailable`; other errors are bugs and pass
@@ -31,8 +38,11 @@ through.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 import typing as t
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .._optional import optional_import
 from ..exc import ConfigError, StoreUnavailable
@@ -66,6 +76,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     rx.OutOfMemoryError,  # maxmemory reached with noeviction
     rx.RedisClusterException,
 )
+
+_RETRIED: tuple[type[BaseException], ...] = (*_UNAVAILABLE, rx.MovedError)
 
 # Keys are "d:" + session key; the metadata fields below cannot clash with them.
 _CREATE = """
@@ -132,16 +144,38 @@ class RedisStore(Store):
     :param prefix: put before every key, so several apps or tests can share a
         server; on a cluster, do not put a ``{hash tag}`` in it, or every
         session lands in the same slot.
+    :param wait_replicas: if above 0, a write is acknowledged only once that
+        many replicas of its server confirm it (Redis ``WAIT``), so a failover
+        cannot lose it; otherwise it fails with StoreUnavailable.
+    :param wait_timeout_ms: how long a write waits for those replicas (> 0).
     """
 
-    def __init__(self, client: Client, prefix: str = "satchel:") -> None:
+    def __init__(
+        self,
+        client: Client,
+        prefix: str = "satchel:",
+        *,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 100,
+    ) -> None:
         if not isinstance(client, (redis.Redis, RedisCluster)):  # e.g. a redis.asyncio client
             raise ConfigError(
                 "satchel: RedisStore needs a redis.Redis or a redis.cluster.RedisCluster,"
                 f" not {client!r}."
             )
+        # WAIT with timeout 0 blocks until the replicas answer, i.e. forever
+        # while one is down: refuse it rather than hang a worker.
+        if not (isinstance(wait_replicas, int) and wait_replicas >= 0) or not (
+            isinstance(wait_timeout_ms, int) and wait_timeout_ms > 0
+        ):
+            raise ConfigError(
+                "satchel: RedisStore needs wait_replicas >= 0 and wait_timeout_ms > 0,"
+                f" not {wait_replicas!r} and {wait_timeout_ms!r}."
+            )
         self.client = client
         self.prefix = prefix
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._decoded = bool(client.get_encoder().decode_responses)
         self._create = client.register_script(_CREATE)
         self._update = client.register_script(_UPDATE)
@@ -154,7 +188,13 @@ class RedisStore(Store):
 
         ``redis://``, ``rediss://`` and ``unix://`` URLs make a ``redis.Redis``;
         ``redis+cluster://host:port`` and ``rediss+cluster://`` a
-        ``RedisCluster`` found from that node. Options in the URL's query string
+        ``RedisCluster`` found from that node;
+        ``redis+sentinel://host:port[,host:port...]/service_name[/db]`` the
+        master of ``service_name`` that those Sentinels name (redis-py's
+        ``Sentinel.master_for``; a password in the URL is the data servers',
+        the Sentinels' own go in ``client_kwargs["sentinel_kwargs"]``). The
+        query options ``wait_replicas`` and ``wait_timeout_ms`` set the
+        durability of the same names; the other options in the query string
         and ``client_kwargs`` go to redis-py. Unless they say otherwise, sockets
         time out after 2 s and a failed command is retried once (a connection
         dropped since the last request; three times on a cluster, re-reading
@@ -165,9 +205,13 @@ class RedisStore(Store):
             (redis-py asks one for the topology at once; a single server is
             first contacted by the first operation).
         """
+        url, durability = _durability_options(url)
         scheme, sep, rest = url.partition("://")
         scheme = scheme.lower()
         kwargs: dict[str, t.Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+        if scheme == "redis+sentinel":
+            kwargs["retry"] = Retry(NoBackoff(), 1)
+            return cls(_sentinel_master(url, kwargs, client_kwargs), prefix=prefix, **durability)
         if scheme.endswith("+cluster"):
             # A few tries, each after re-reading the topology (how redis-py
             # follows a failover); it sleeps 0.25 s itself after CLUSTERDOWN.
@@ -177,10 +221,10 @@ class RedisStore(Store):
                 cluster = RedisCluster.from_url(scheme[: -len("+cluster")] + sep + rest, **kwargs)
             except _UNAVAILABLE as e:
                 raise _unavailable(e) from e  # the URL may hold a password: not in the message
-            return cls(cluster, prefix=prefix)
+            return cls(cluster, prefix=prefix, **durability)
         kwargs["retry"] = Retry(NoBackoff(), 1)
         kwargs.update(client_kwargs)
-        return cls(redis.Redis.from_url(url, **kwargs), prefix=prefix)
+        return cls(redis.Redis.from_url(url, **kwargs), prefix=prefix, **durability)
 
     # -- the protocol -----------------------------------------------------------
 
@@ -235,15 +279,12 @@ class RedisStore(Store):
             return None
         record = self._record(dict(zip(flat[::2], flat[1::2], strict=True)), now)
         if record is not None and record.user is not None:
-            self._call(self.client.srem, self._user_key(record.user), key)
+            self._command("srem", self._user_key(record.user), key)
         return record
 
     def delete(self, key: str) -> None:
         """Remove the record under ``key`` (one DEL); a missing key is fine."""
-        try:
-            self.client.delete(self.prefix + key)
-        except _UNAVAILABLE as e:
-            raise _unavailable(e) from e
+        self._command("delete", self.prefix + key)
 
     def purge(self, now: int, batch: int = 1000) -> t.Iterator[int]:
         """Nothing to do: every key carries a TTL and Redis deletes it itself."""
@@ -310,7 +351,7 @@ class RedisStore(Store):
         return f"{self.prefix}u:{user}"
 
     def _index(self, user: str, key: str) -> None:
-        self._call(self.client.sadd, self._user_key(user), key)
+        self._command("sadd", self._user_key(user), key)
 
     def _call(self, command: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
         try:
@@ -339,10 +380,55 @@ class RedisStore(Store):
         # Script calls EVALSHA and, if the server lost the script (restart,
         # failover), loads it and calls again. Each script is idempotent except
         # take, whose retry after a lost reply finds nothing: the safe outcome.
+        name = self.prefix + key
+        return self._write(name, lambda client: script(keys=[name], args=args, client=client))
+
+    def _command(self, command: str, name: str, *args: t.Any) -> t.Any:
+        return self._write(name, lambda client: getattr(client, command)(name, *args))
+
+    def _write(self, name: str, queue: t.Callable[[t.Any], t.Any]) -> t.Any:
+        """Run the write ``queue`` sends about key ``name``, durably if configured."""
+        if self.wait_replicas:
+            return self._durable(name, queue)
         try:
-            return script(keys=[self.prefix + key], args=args)
+            return queue(self.client)
         except _UNAVAILABLE as e:
             raise _unavailable(e) from e
+
+    def _durable(self, name: str, queue: t.Callable[[t.Any], t.Any]) -> t.Any:
+        """The write, then ``WAIT``, in one pipeline: WAIT counts the replicas
+        that have what *its own connection* wrote, so both must share one. On
+        a cluster that is a connection to the node owning ``name``'s slot
+        (redis-py's cluster pipeline would send WAIT to every master); a moved
+        slot or a lost node re-reads the topology and tries again, briefly."""
+        cluster = isinstance(self.client, RedisCluster)
+        attempts = 3 if cluster else 1
+        for attempt in range(attempts):
+            try:
+                node = self._node_client(name)
+                pipe: t.Any = node.pipeline(transaction=False)
+                queue(pipe)
+                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+                result, acked = pipe.execute()
+                break
+            except _RETRIED as e:  # MovedError: a stale slot map
+                if attempt == attempts - 1:
+                    raise _unavailable(e) from e
+                time.sleep(0.25)  # a failover takes a moment to show in the topology
+                with contextlib.suppress(*_RETRIED):
+                    t.cast(RedisCluster, self.client).nodes_manager.initialize()
+        if int(acked) < self.wait_replicas:
+            raise StoreUnavailable(
+                f"satchel: the Redis session store did not confirm a write on"
+                f" {self.wait_replicas} replica(s) within {self.wait_timeout_ms} ms"
+            )
+        return result
+
+    def _node_client(self, name: str) -> redis.Redis:
+        if isinstance(self.client, RedisCluster):
+            node = self.client.get_node_from_key(name)  # type: ignore[no-untyped-call]
+            return self.client.get_redis_connection(node)
+        return self.client
 
     def _record(self, fields: dict[t.Any, t.Any], now: int) -> Record | None:
         if self._decoded:
@@ -361,6 +447,74 @@ class RedisStore(Store):
             user = None if raw_user is None else raw_user.decode()
             data = {name[2:].decode(): text.decode() for name, text in fields.items()}
         return Record(data=data, created=created, expires=expires, user=user)
+
+
+def _durability_options(url: str) -> tuple[str, dict[str, int]]:
+    """``url`` without its ``wait_replicas`` / ``wait_timeout_ms`` options, and those."""
+    parts = urlsplit(url)
+    kept, found = [], {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in ("wait_replicas", "wait_timeout_ms"):
+            try:
+                found[name] = int(value)
+            except ValueError:
+                raise ConfigError(f"satchel: {name} must be an integer, not {value!r}.") from None
+        else:
+            kept.append((name, value))
+    if not found:
+        return url, {}
+    return parts._replace(query=urlencode(kept)).geturl(), found
+
+
+def _sentinel_master(
+    url: str, kwargs: dict[str, t.Any], client_kwargs: dict[str, t.Any]
+) -> redis.Redis:
+    """The master client of ``redis+sentinel://[user:pass@]h:p[,h:p]/service[/db][?opts]``."""
+    from redis.connection import URL_QUERY_ARGUMENT_PARSERS as parsers
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    sentinels = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(
+                "satchel: a redis+sentinel:// URL lists the Sentinels as host:port[,host:port...]."
+            )
+        sentinels.append((host.strip("[]"), int(port)))
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ConfigError(
+            "satchel: a redis+sentinel:// URL ends in /service_name or /service_name/db."
+        )
+    if userinfo:
+        user, has_password, password = userinfo.partition(":")
+        if user:
+            kwargs["username"] = unquote(user)
+        if has_password:
+            kwargs["password"] = unquote(password)
+    for name, value in parse_qsl(parts.query):
+        parser: t.Any = parsers.get(name)
+        kwargs[name] = parser(value) if parser else value
+    kwargs.update(client_kwargs)
+    # Asking a Sentinel fails fast too (redis-py's default retries with
+    # backoff would hold a request for seconds when none can be reached).
+    sentinel_kwargs = kwargs.pop("sentinel_kwargs", None) or {
+        "socket_timeout": kwargs["socket_timeout"],
+        "socket_connect_timeout": kwargs["socket_connect_timeout"],
+        "retry": Retry(NoBackoff(), 0),
+    }
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        sentinels, sentinel_kwargs=sentinel_kwargs, **_timeouts(kwargs)
+    )
+    db = int(path[1]) if len(path) == 2 else 0
+    master = manager.master_for(path[0], db=db, **kwargs)  # type: ignore[no-untyped-call]
+    return t.cast(redis.Redis, master)
+
+
+def _timeouts(kwargs: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout") if k in kwargs}
 
 
 def _user_args(user: str | None) -> tuple[int, str]:
