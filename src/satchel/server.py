@@ -139,6 +139,23 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(*encoded)
 
 
+#: The longest user id every store keeps (SQL stores index it in 255 characters).
+MAX_USER_ID = 255
+
+
+def check_user_id(user: str) -> None:
+    """Refuse a user id some store cannot keep exactly, before anything is written.
+
+    :raises satchel.SerializationError: for a NUL character (PostgreSQL text
+        cannot hold one) or more than :data:`MAX_USER_ID` characters.
+    """
+    if "\x00" in user or len(user) > MAX_USER_ID:
+        raise SerializationError(
+            f"A user id must have at most {MAX_USER_ID} characters and no NUL character"
+            f" (got {len(user)} characters): bind sessions to your users' primary keys."
+        )
+
+
 def token_hash(token: str) -> str:
     """How a bad token is named in signals and logs: never the token itself."""
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
@@ -293,6 +310,8 @@ class ServerSessions:
         if claimed is not None:  # it became a user's (R42): new id, bound, listed
             session.bind_user = claimed
             session.regenerate()
+        if session.bind_user is not None:
+            check_user_id(session.bind_user)
 
         # An empty session being logged in is kept: the login itself is worth a record.
         empty = not session and session.bind_user is None

@@ -248,3 +248,20 @@ def test_login_alone_creates_a_bound_session(store: Store) -> None:
     client2.get("/browse")
     client2.get("/bare-login/bob")
     assert len(client2.get("/list/bob").json) == 1
+
+
+@pytest.mark.parametrize("user", ["mallory\x00", "x" * 256])
+def test_a_user_id_no_store_can_keep_is_refused_clearly(store: Store, user: str) -> None:
+    """Every store keeps the same user ids: one PostgreSQL cannot hold (NUL) or
+    longer than the SQL index fails with SerializationError, and nothing is written."""
+    app = make_app(store, Clock())
+    app.testing = True  # the error reaches the test, as it reaches a developer
+    client = app.test_client()
+    client.get("/browse")
+    with pytest.raises(satchel.SerializationError, match="user id"):
+        client.get(f"/login/{user}")
+    assert list(store.scan(int(Clock().now))) != []  # the anonymous session is still there
+    assert client.get("/whoami").text == "anonymous"
+    ok = "x" * 255
+    client.get(f"/login/{ok}")
+    assert client.get("/whoami").text == ok
