@@ -322,17 +322,18 @@ def charts(results: dict[str, t.Any]) -> None:
         fig.tight_layout()
         fig.savefig(RESULTS / "scaleout_scaling.png", dpi=100)
         plt.close(fig)
-    drills = [k for k in results if k != "scaling"]
+    drills = [k for k in DRILLS if k in results]
     if drills:
         fig, ax = plt.subplots(figsize=(10, 4))
         names = list(drills)
         ok = [results[k]["statuses"].get("200", results[k]["statuses"].get(200, 0)) for k in names]
         failed = [sum(v for s, v in results[k]["statuses"].items() if int(s) != 200) for k in names]
-        ax.bar(names, failed, color="tab:red", label="failed requests (503)")
+        ax.bar(names, failed, color="tab:red", label="failed requests")
         for i, k in enumerate(names):
             lost = results[k]["acknowledged_writes_lost"]
             ax.annotate(f"{ok[i]} ok\n{lost} acked lost", (i, failed[i]), ha="center", va="bottom")
         ax.set(ylabel="failed requests", title="Failover drills")
+        ax.set_ylim(0, max(failed, default=0) * 1.3 + 1)  # room for the labels above the bars
         ax.legend()
         plt.setp(ax.get_xticklabels(), rotation=15)
         fig.tight_layout()
