@@ -150,3 +150,30 @@ def test_reading_a_sealed_session_does_not_rewrite_it(store: Store, clock: Clock
     before = dump(store, clock)
     assert client.get("/get/credit_card").text == repr(PLAINTEXT)
     assert dump(store, clock) == before  # a rewrite would reseal with fresh nonces
+
+
+def test_a_value_removed_right_after_rotation_stays_removed(store: Store, clock: Clock) -> None:
+    client = make_app(store, clock).test_client()
+    value = cookie_of(client.get(f"/set/credit_card/{PLAINTEXT}"))
+    assert value
+    new = "rotated-at-rest-secret-0123456789"
+    rotated = make_app(store, clock, SECRET_KEY=new, SECRET_KEY_FALLBACKS=[SECRET])
+    after = rotated.test_client(use_cookies=False)
+    response = after.get("/pop/credit_card", headers={"Cookie": f"session={value}"})
+    assert response.text == repr(PLAINTEXT)
+    reissued = cookie_of(response) or value
+    headers = {"Cookie": f"session={reissued}"}
+    assert after.get("/get/credit_card", headers=headers).text == "None"  # old field gone too
+
+
+def test_without_encryption_values_are_filed_under_their_names(store: Store, clock: Clock) -> None:
+    client = make_app(store, clock, SESSION_STORE_ENCRYPTED=False).test_client()
+    client.get("/set/nickname/stzz")
+    client.get("/set/cart/x")
+    assert any(data.get("nickname") == '"stzz"' for data in fields(store, clock))
+    before = dump(store, clock)
+    assert client.get("/dump").text == repr([("cart", "x"), ("nickname", "stzz")])
+    assert dump(store, clock) == before
+    client.get("/pop/nickname")
+    assert not any("nickname" in data for data in fields(store, clock))
+    assert client.get("/dump").text == repr([("cart", "x")])
