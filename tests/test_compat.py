@@ -307,3 +307,13 @@ def test_values_flask_stores_through_its_json_default_give_the_same_bytes(
         flask_cookie = flask_s.dumps(data)
         assert satchel_s.dumps(data) == flask_cookie
         assert satchel_s.loads(flask_cookie) == flask_s.loads(flask_cookie)
+
+
+def test_a_date_marked_minus_zero_reads_as_utc_as_in_flask(frozen_flask: Clock) -> None:
+    # RFC 2822 "-0000" (UTC, source unknown) parses naive; Flask reads it as UTC.
+    payload = '{" d":"Thu, 29 Feb 2024 21:30:15 -0000"}'
+    flask_app, flask_s, _, satchel_s = serializers(clock=frozen_flask)
+    with flask_app.app_context():
+        expected = flask_s.serializer.loads(payload)
+    assert expected == datetime(2024, 2, 29, 21, 30, 15, tzinfo=timezone.utc)
+    assert satchel_s.serializer.loads(payload) == expected

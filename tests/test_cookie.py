@@ -627,3 +627,34 @@ def test_a_signed_cookie_that_inflates_beyond_the_limit_opens_empty(clock: Clock
     bomb = app.session_interface.get_signing_serializer(app).dumps({"user": "x" * 2_000_000})
     assert bomb.startswith(".") and len(bomb) < 4096  # compressed, and it fits a cookie
     assert read_user(app, f"session={bomb}").text == "None"
+
+
+class _Unstorable:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            {"ok": 1, "bad": _Unstorable()},
+            rf"session\['cart'\]\['bad'\] is a {__name__}\._Unstorable",
+        ),
+        ({"ok": 1, 7: "x"}, r"a key of session\['cart'\] \(7\) is a builtins\.int"),
+    ],
+)
+def test_an_unstorable_value_or_key_is_named_exactly(
+    clock: Clock, value: t.Any, message: str
+) -> None:
+    app = make_satchel_app(clock=clock)
+    app.testing = True
+
+    @app.route("/bad")
+    def bad() -> str:
+        from flask import session
+
+        session["cart"] = value
+        return "ok"
+
+    with pytest.raises(SerializationError, match=message):
+        app.test_client().get("/bad")
