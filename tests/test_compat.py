@@ -317,3 +317,20 @@ def test_a_date_marked_minus_zero_reads_as_utc_as_in_flask(frozen_flask: Clock) 
         expected = flask_s.serializer.loads(payload)
     assert expected == datetime(2024, 2, 29, 21, 30, 15, tzinfo=timezone.utc)
     assert satchel_s.serializer.loads(payload) == expected
+
+
+def test_an_aware_datetime_gives_flasks_bytes_whatever_the_servers_time_zone(
+    frozen_flask: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        data = {"at": datetime(2024, 2, 29, 23, 30, 15, tzinfo=timezone(timedelta(hours=-5)))}
+        flask_app, flask_s, _, satchel_s = serializers(clock=frozen_flask)
+        with flask_app.app_context():
+            assert satchel_s.dumps(data) == flask_s.dumps(data)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
