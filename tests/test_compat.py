@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import decimal
 import typing as t
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from flask import Flask
@@ -280,3 +282,55 @@ def test_property_same_bytes_as_flask_and_round_trip(
         expected = flask_s.dumps(data)
         assert flask_s.loads(satchel_s.dumps(data)) == satchel_s.loads(expected)
     assert satchel_s.dumps(data) == expected
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+    y: str
+
+
+def test_values_flask_stores_through_its_json_default_give_the_same_bytes(
+    frozen_flask: Clock,
+) -> None:
+    berlin = timezone(timedelta(hours=2))
+    data = {
+        "day": date(2024, 2, 29),
+        "aware": datetime(2024, 2, 29, 23, 30, 15, 999, tzinfo=berlin),
+        "naive": datetime(2024, 2, 29, 23, 30, 15, 999),
+        "price": decimal.Decimal("19.990"),
+        "point": _Point(1, "ü"),
+        "nested": [{"at": date(1999, 12, 31)}],
+    }
+    flask_app, flask_s, _, satchel_s = serializers(clock=frozen_flask)
+    with flask_app.app_context():
+        flask_cookie = flask_s.dumps(data)
+        assert satchel_s.dumps(data) == flask_cookie
+        assert satchel_s.loads(flask_cookie) == flask_s.loads(flask_cookie)
+
+
+def test_a_date_marked_minus_zero_reads_as_utc_as_in_flask(frozen_flask: Clock) -> None:
+    # RFC 2822 "-0000" (UTC, source unknown) parses naive; Flask reads it as UTC.
+    payload = '{" d":"Thu, 29 Feb 2024 21:30:15 -0000"}'
+    flask_app, flask_s, _, satchel_s = serializers(clock=frozen_flask)
+    with flask_app.app_context():
+        expected = flask_s.serializer.loads(payload)
+    assert expected == datetime(2024, 2, 29, 21, 30, 15, tzinfo=timezone.utc)
+    assert satchel_s.serializer.loads(payload) == expected
+
+
+def test_an_aware_datetime_gives_flasks_bytes_whatever_the_servers_time_zone(
+    frozen_flask: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        data = {"at": datetime(2024, 2, 29, 23, 30, 15, tzinfo=timezone(timedelta(hours=-5)))}
+        flask_app, flask_s, _, satchel_s = serializers(clock=frozen_flask)
+        with flask_app.app_context():
+            assert satchel_s.dumps(data) == flask_s.dumps(data)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

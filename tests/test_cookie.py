@@ -593,3 +593,68 @@ def test_an_anonymous_cookie_opens_with_revocation_on(clock: Clock) -> None:
     client, value = logged_in(app)  # never bound to a user: no `_user` inside
     assert "_user" not in app.session_interface.get_signing_serializer(app).loads(value)
     assert client.get("/get/user").text == "'stzz'"
+
+
+OLD_KEY = "old-signing-key-0123456789abcdef"
+
+
+def _under_old_key(clock: Clock) -> str:
+    old = make_satchel_app({"SECRET_KEY": OLD_KEY}, clock=clock).test_client()
+    value = cookie_of(old.get("/set/user/stzz"))
+    assert value
+    return value
+
+
+def test_a_cookie_under_a_fallback_key_expires_like_any_other(clock: Clock) -> None:
+    value = _under_old_key(clock)
+    config = {"SECRET_KEY_FALLBACKS": [OLD_KEY], "PERMANENT_SESSION_LIFETIME": 600}
+    app = make_satchel_app(config, clock=clock)
+    clock.advance(599)
+    assert read_user(app, f"session={value}").text == "'stzz'"
+    clock.advance(2)
+    assert read_user(app, f"session={value}").text == "None"
+
+
+def test_a_cookie_under_a_fallback_key_opens_with_an_absolute_lifetime(clock: Clock) -> None:
+    value = _under_old_key(clock)
+    config = {"SECRET_KEY_FALLBACKS": [OLD_KEY], "SESSION_ABSOLUTE_LIFETIME": 600}
+    app = make_satchel_app(config, clock=clock)
+    assert read_user(app, f"session={value}").text == "'stzz'"
+
+
+def test_a_signed_cookie_that_inflates_beyond_the_limit_opens_empty(clock: Clock) -> None:
+    app = make_satchel_app(clock=clock)
+    bomb = app.session_interface.get_signing_serializer(app).dumps({"user": "x" * 2_000_000})
+    assert bomb.startswith(".") and len(bomb) < 4096  # compressed, and it fits a cookie
+    assert read_user(app, f"session={bomb}").text == "None"
+
+
+class _Unstorable:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            {"ok": 1, "bad": _Unstorable()},
+            rf"session\['cart'\]\['bad'\] is a {__name__}\._Unstorable",
+        ),
+        ({"ok": 1, 7: "x"}, r"a key of session\['cart'\] \(7\) is a builtins\.int"),
+    ],
+)
+def test_an_unstorable_value_or_key_is_named_exactly(
+    clock: Clock, value: t.Any, message: str
+) -> None:
+    app = make_satchel_app(clock=clock)
+    app.testing = True
+
+    @app.route("/bad")
+    def bad() -> str:
+        from flask import session
+
+        session["cart"] = value
+        return "ok"
+
+    with pytest.raises(SerializationError, match=message):
+        app.test_client().get("/bad")

@@ -285,3 +285,30 @@ def test_not_before_times_are_kept_as_long_as_a_cookie_lives(tmp_path: t.Any, ba
     assert times.get("alice", now + 1099) == now + 100
     assert times.get("alice", now + 1100) is None  # every cookie it refused has expired
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_logout_prunes_the_ended_cookies_that_have_expired_and_keeps_the_rest(
+    tmp_path: t.Any, backend: str
+) -> None:
+    from satchel.revocation import NotBefore, _key
+    from satchel.stores.sqlite import SQLiteStore
+
+    store: Store = MemoryStore() if backend == "memory" else SQLiteStore(tmp_path / "r.db")
+    times = NotBefore(store, lifetime=1000)
+    now = 1_800_000_000
+    times.end("alice", "old", now)
+    times.end("alice", "recent", now + 600)  # keeps the record alive past "old"'s end
+    times.end("bob", "other", now + 600)
+    times.end("alice", "edge", now + 1000)  # a copy of "old" may still be valid this second
+    stored = store.load(_key("alice"), now + 1000)
+    assert stored is not None and "ended:old" in stored.data
+    assert times.refuses("alice", now, "old", now + 1000)
+    times.end("alice", "new", now + 1001)  # "old" has expired by now: pruned
+    stored = store.load(_key("alice"), now + 1001)
+    assert stored is not None
+    assert sorted(stored.data) == ["ended:edge", "ended:new", "ended:recent"]
+    assert times.refuses("alice", now + 500, "recent", now + 1001)
+    assert times.refuses("alice", now + 900, "new", now + 1001)
+    assert not times.refuses("alice", now + 900, "other", now + 1001)  # bob's, not alice's
+    store.close()

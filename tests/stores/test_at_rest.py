@@ -106,3 +106,74 @@ def test_regenerate_and_devices_work_sealed(store: Store, clock: Clock) -> None:
     client.get("/login/alice")
     assert client.get("/get/cart").text == "'x'"
     assert client.get("/devices").text == repr([("sealed-agent", True)])
+
+
+def fields(store: Store, clock: Clock) -> list[dict[str, str]]:
+    return [r.data for _, r in store.scan(int(clock.now))]
+
+
+def test_a_removed_value_leaves_no_sealed_field_behind(store: Store, clock: Clock) -> None:
+    client = make_app(store, clock).test_client()
+    client.get(f"/set/credit_card/{PLAINTEXT}")
+    client.get("/set/nickname/stzz")
+    ((before,),) = [fields(store, clock)]
+    client.get("/pop/credit_card")
+    ((after,),) = [fields(store, clock)]
+    assert len(after) == len(before) - 1  # the sealed field itself is gone, not just unread
+    assert client.get("/get/credit_card").text == "None"
+    assert client.get("/get/nickname").text == "'stzz'"
+
+
+def test_rotation_leaves_one_field_per_value_under_the_current_key(
+    store: Store, clock: Clock
+) -> None:
+    client = make_app(store, clock).test_client()
+    value = cookie_of(client.get(f"/set/credit_card/{PLAINTEXT}"))
+    assert value
+    ((before,),) = [fields(store, clock)]
+    new = "rotated-at-rest-secret-0123456789"
+    rotated = make_app(store, clock, SECRET_KEY=new, SECRET_KEY_FALLBACKS=[SECRET])
+    headers = {"Cookie": f"session={value}"}
+    response = rotated.test_client(use_cookies=False).get("/get/credit_card", headers=headers)
+    assert response.text == repr(PLAINTEXT)
+    reissued = cookie_of(response) or value
+    ((after,),) = [fields(store, clock)]
+    assert len(after) == len(before)  # each old field replaced, none kept beside the new one
+    only_new = make_app(store, clock, SECRET_KEY=new).test_client(use_cookies=False)
+    headers = {"Cookie": f"session={reissued}"}
+    assert only_new.get("/get/credit_card", headers=headers).text == repr(PLAINTEXT)
+
+
+def test_reading_a_sealed_session_does_not_rewrite_it(store: Store, clock: Clock) -> None:
+    client = make_app(store, clock).test_client()
+    client.get(f"/set/credit_card/{PLAINTEXT}")
+    before = dump(store, clock)
+    assert client.get("/get/credit_card").text == repr(PLAINTEXT)
+    assert dump(store, clock) == before  # a rewrite would reseal with fresh nonces
+
+
+def test_a_value_removed_right_after_rotation_stays_removed(store: Store, clock: Clock) -> None:
+    client = make_app(store, clock).test_client()
+    value = cookie_of(client.get(f"/set/credit_card/{PLAINTEXT}"))
+    assert value
+    new = "rotated-at-rest-secret-0123456789"
+    rotated = make_app(store, clock, SECRET_KEY=new, SECRET_KEY_FALLBACKS=[SECRET])
+    after = rotated.test_client(use_cookies=False)
+    response = after.get("/pop/credit_card", headers={"Cookie": f"session={value}"})
+    assert response.text == repr(PLAINTEXT)
+    reissued = cookie_of(response) or value
+    headers = {"Cookie": f"session={reissued}"}
+    assert after.get("/get/credit_card", headers=headers).text == "None"  # old field gone too
+
+
+def test_without_encryption_values_are_filed_under_their_names(store: Store, clock: Clock) -> None:
+    client = make_app(store, clock, SESSION_STORE_ENCRYPTED=False).test_client()
+    client.get("/set/nickname/stzz")
+    client.get("/set/cart/x")
+    assert any(data.get("nickname") == '"stzz"' for data in fields(store, clock))
+    before = dump(store, clock)
+    assert client.get("/dump").text == repr([("cart", "x"), ("nickname", "stzz")])
+    assert dump(store, clock) == before
+    client.get("/pop/nickname")
+    assert not any("nickname" in data for data in fields(store, clock))
+    assert client.get("/dump").text == repr([("cart", "x")])
