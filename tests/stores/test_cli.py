@@ -261,7 +261,7 @@ def test_hostile_text_is_escaped_on_the_terminal(store: Store, clock: Clock) -> 
         "list --user": run(app, "list", "--user", user),
         "show": run(app, "show", handle),
         "stats": run(app, "stats"),
-        "decode": run(app, "decode", cookie.value),
+        "decode": run(app, "decode", f"session={cookie.value}"),  # ids may start with "-"
         "revoke --user": run(app, "revoke", "--user", user),
     }
     for name, result in outputs.items():

@@ -388,7 +388,11 @@ def purge_command(batch: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
 def decode_command(cookie: str, as_json: bool) -> None:
-    """Verify a session cookie with the app's keys and print what it holds."""
+    """Verify a session cookie with the app's keys and print what it holds.
+
+    A server-side id may start with "-": pass it as ``name=value`` (the
+    Set-Cookie form) or after ``--``.
+    """
     app = _app()
     interface = t.cast("SatchelSessionInterface", app.session_interface)
     value = (
