@@ -64,12 +64,41 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
         )
         rr, wr = r / base["read"], w / base["write"]
         print(f"{name:<22}{r * 1e6:>10.1f}{rr:>8.2f}{w * 1e6:>11.1f}{wr:>8.2f}")
-    result = {"machine": machine(), "rounds": args.rounds, "n": args.n, "rows": rows}
+    floors = compare_to_floors(rows)
+    result = {
+        "machine": machine(),
+        "rounds": args.rounds,
+        "n": args.n,
+        "rows": rows,
+        "floors": floors,
+    }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
     cleanup()
     return result
+
+
+def compare_to_floors(rows: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """Each ``satchel-K`` set-up's cost as a ratio to ``floor-K``'s, same run."""
+    by_name = {r["setup"]: r for r in rows}
+    out = []
+    for name, row in by_name.items():
+        floor = by_name.get(name.replace("satchel-", "floor-", 1))
+        if not name.startswith("satchel-") or floor is None:
+            continue
+        out.append(
+            {
+                "path": name.removeprefix("satchel-"),
+                "read": row["read_us"] / floor["read_us"],
+                "write": row["write_us"] / floor["write_us"],
+            }
+        )
+    if out:
+        print(f"\n{'path':<14}{'read / floor':>14}{'write / floor':>15}   (target 1.10)")
+        for c in out:
+            print(f"{c['path']:<14}{c['read']:>14.2f}{c['write']:>15.2f}")
+    return out
 
 
 if __name__ == "__main__":

@@ -142,6 +142,49 @@ def flask_session(kind: str) -> t.Callable[[Flask], None]:
     return setup
 
 
+def floor(kind: str) -> t.Callable[[Flask], None]:
+    """The hand-written minimum for ``kind``'s path (``bench/floors.py``)."""
+
+    def setup(app: Flask) -> None:
+        import floors
+
+        secret = app.config["SECRET_KEY"]
+        interface: t.Any
+        try:
+            if kind == "signed":
+                interface = floors.SignedFloor(secret)
+            elif kind == "encrypted":
+                interface = floors.EncryptedFloor(secret)
+            elif kind == "memory":
+                interface = floors.MemoryFloor(secret)
+            elif kind == "sqlite":
+                interface = floors.SQLiteFloor(secret, str(TMP / "floor.db"))
+            elif kind == "redis":
+                prefix = f"floor-bench:{RUN}:"
+                CLEANUPS.append(lambda: _drop_redis_prefix(prefix))
+                interface = floors.RedisFloor(secret, _redis_client(), prefix)
+            else:
+                import sqlalchemy
+
+                url = sqlalchemy.make_url(POSTGRES_URL if kind == "postgres" else MYSQL_URL)
+                table = f"floor_bench_{RUN}"
+                if kind == "postgres":
+                    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+                    interface = floors.PostgresFloor(secret, dsn, table)
+                else:
+                    interface = floors.MySQLFloor(secret, url, table)
+                CLEANUPS.append(interface.drop)
+        except ImportError as e:
+            raise Skip(str(e)) from e
+        except Exception as e:  # a server that is not there
+            raise Skip(f"floor-{kind}: {e}") from e
+        app.session_interface = interface
+
+    return setup
+
+
+FLOORS = ["signed", "encrypted", "memory", "sqlite", "redis", "postgres", "mysql"]
+
 #: name -> how to set up the app (None: no session at all)
 SETUPS: dict[str, t.Callable[[Flask], None] | None] = {
     "none": None,
@@ -153,6 +196,7 @@ SETUPS: dict[str, t.Callable[[Flask], None] | None] = {
     "satchel-postgres": satchel_store(_satchel_sql(POSTGRES_URL)),
     "satchel-mysql": satchel_store(_satchel_sql(MYSQL_URL)),
     "satchel-redis": satchel_store(_satchel_redis),
+    **{f"floor-{kind}": floor(kind) for kind in FLOORS},
     "flask-session-redis": flask_session("redis"),
     "flask-session-cachelib": flask_session("cachelib"),
     "flask-session-sqlalchemy": flask_session("sqlalchemy"),
