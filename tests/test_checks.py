@@ -62,6 +62,11 @@ FINDINGS = [
     ("cookie-name-fingerprint", {"SESSION_COOKIE_NAME": "__Host-session"}, "SESSION_COOKIE_NAME"),
     ("cookie-name-fingerprint", {"SESSION_COOKIE_NAME": "PHPSESSID"}, "SESSION_COOKIE_NAME"),
     ("cookie-name-fingerprint", {"SESSION_COOKIE_NAME": "sessionid"}, "SESSION_COOKIE_NAME"),
+    # Typos that would silently keep sessions in a readable cookie.
+    ("setting-unknown", {"SESSION_STORE_URL": "redis://"}, "SESSION_STORE, if"),
+    ("setting-unknown", {"SESSION_COOKIE_ENCRYPT": True}, "SESSION_COOKIE_ENCRYPTED, if"),
+    ("setting-unknown", {"SESSION_COOKIE_SAMESTE": "Lax"}, "SESSION_COOKIE_SAMESITE, if"),
+    ("setting-unknown", {"SESSION_XYZZY_QQ": 1}, "remove it"),
 ]
 
 
@@ -75,6 +80,15 @@ def test_each_finding(code: str, change: dict[str, t.Any], fix: str) -> None:
     assert fix in finding.fix
     assert finding.severity in ("high", "medium", "low")
     assert finding.message.endswith(".")
+
+
+def test_every_documented_setting_is_known() -> None:
+    # Flask's own SESSION_* names and satchel's are never reported as unknown.
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = STRONG
+    Satchel(app)
+    settings = {k: v for k, v in app.config.items() if k.startswith("SESSION_")}
+    assert "setting-unknown" not in codes({**CLEAN, **settings})
 
 
 def test_a_default_flask_app_gets_the_advice_that_matters() -> None:

@@ -113,3 +113,17 @@ def test_other_import_errors_pass_through(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ModuleNotFoundError) as info, optional_import("anything"):
         import satchel_no_such_module  # type: ignore[import-not-found]  # noqa: F401
     assert not isinstance(info.value, MissingDependency)
+
+
+@pytest.mark.parametrize(
+    "url", ["mongodb://db/x", "postgres://u@h/db", "postgresql+nodriver://h/d"]
+)
+def test_an_unknown_store_scheme_lists_the_supported_ones(url: str) -> None:
+
+    with pytest.raises(ConfigError) as caught:
+        store_from_url(url)
+    message = str(caught.value)
+    assert "unknown URL scheme" in message and "Can't load plugin" not in message
+    for scheme in ("memory://", "sqlite:///", "redis://", "redis+cluster://", "postgresql+"):
+        assert scheme in message
+    assert ("postgresql://" in message) == url.startswith("postgres:")

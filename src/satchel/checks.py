@@ -24,6 +24,9 @@ The codes, most serious first:
 ``no-absolute-lifetime``     no ``SESSION_ABSOLUTE_LIFETIME``
 ``cookie-name-fingerprint``  a framework's default cookie name, which tells
                              attackers what the site runs
+``setting-unknown``          a ``SESSION_*`` setting neither satchel nor Flask
+                             reads (a typo such as ``SESSION_STORE_URL``), with
+                             the closest known name
 ===========================  ==================================================
 
 :data:`satchel.HARDENED` sets every recommended value at once.
@@ -33,6 +36,7 @@ Nothing here imports Flask.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import typing as t
 from dataclasses import asdict, dataclass
@@ -293,7 +297,47 @@ def run_checks(config: t.Mapping[str, t.Any], *, debug: bool = False) -> list[Fi
                 "SESSION_COOKIE_NAME = '__Host-sid' (with Secure), or another generic name",
             )
         )
+    findings.extend(_unknown_settings(config))
     findings.sort(key=lambda f: SEVERITIES.index(f.severity))
+    return findings
+
+
+#: The ``SESSION_*`` settings Flask itself reads; satchel's are ``config.DEFAULTS``.
+FLASK_SETTINGS = frozenset(
+    {
+        "SESSION_COOKIE_NAME",
+        "SESSION_COOKIE_DOMAIN",
+        "SESSION_COOKIE_PATH",
+        "SESSION_COOKIE_HTTPONLY",
+        "SESSION_COOKIE_SECURE",
+        "SESSION_COOKIE_SAMESITE",
+        "SESSION_COOKIE_PARTITIONED",
+        "SESSION_REFRESH_EACH_REQUEST",
+    }
+)
+
+
+def _unknown_settings(config: t.Mapping[str, t.Any]) -> list[Finding]:
+    # A misspelt setting is silently ignored otherwise: SESSION_STORE_URL keeps
+    # every session in the cookie, SESSION_COOKIE_ENCRYPT leaves it readable.
+    from .config import DEFAULTS  # config imports this module
+
+    known = FLASK_SETTINGS | DEFAULTS.keys()
+    findings = []
+    for name in sorted(k for k in config if isinstance(k, str) and k.startswith("SESSION_")):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        findings.append(
+            Finding(
+                "setting-unknown",
+                "medium",
+                f"{name} is not a setting satchel or Flask reads, so it has no effect"
+                " (settings of other session libraries, such as Flask-Session's"
+                " SESSION_TYPE, are ignored too).",
+                f"{close[0]}, if that was meant" if close else "remove it",
+            )
+        )
     return findings
 
 

@@ -112,7 +112,22 @@ def _create_engine(url: str) -> Engine:
             shown = sa.make_url(url).render_as_string(hide_password=True)
         except sa_exc.ArgumentError:
             shown = url.partition("://")[0] + "://..."
+        if isinstance(e, sa_exc.NoSuchModuleError):  # not a database SQLAlchemy knows
+            raise ConfigError(
+                f"satchel: SESSION_STORE={shown!r}: unknown URL scheme"
+                + (" (PostgreSQL's is postgresql://)" if url.startswith("postgres:") else "")
+                + f". Supported: {SCHEMES}."
+            ) from e
         raise ConfigError(f"satchel: SESSION_STORE={shown!r} cannot be used: {e}") from e
+
+
+#: What SESSION_STORE accepts, for the error an unknown scheme gets.
+SCHEMES = (
+    "memory://, sqlite:///path/sessions.db, redis://host:port/db (rediss://, unix://),"
+    " redis+cluster://host:port, redis+sentinel://host:port,host:port/name/db, or a"
+    " SQLAlchemy URL of an installed dialect such as postgresql+psycopg://user@host/db or"
+    " mysql+pymysql://user@host/db"
+)
 
 
 class SQLStore(Store):
